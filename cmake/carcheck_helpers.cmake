@@ -1,0 +1,18 @@
+# Warning and sanitizer flags for the project's own targets (never forced on consumers).
+function(carcheck_project_flags target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  if(CARCHECK_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(CARCHECK_SANITIZERS)
+    target_compile_options(${target} PRIVATE -fsanitize=${CARCHECK_SANITIZERS} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${CARCHECK_SANITIZERS})
+  endif()
+endfunction()
+
+# Precompiled header shared by the heavy targets: Asio, Beast, SSL and JSON parse once.
+function(carcheck_precompile target)
+  target_precompile_headers(${target} PRIVATE
+    <boost/asio.hpp> <boost/asio/ssl.hpp> <boost/beast/core.hpp> <boost/beast/http.hpp>
+    <boost/beast/ssl.hpp> <boost/json.hpp>)
+endfunction()

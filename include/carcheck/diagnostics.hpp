@@ -1,0 +1,63 @@
+#ifndef CARCHECK_DIAGNOSTICS_HPP
+#define CARCHECK_DIAGNOSTICS_HPP
+
+#include <carcheck/config.hpp>
+#include <carcheck/rate_limit.hpp>
+
+#include <boost/system/system_error.hpp>
+
+#include <string>
+
+namespace carcheck {
+
+/// What is known about a failed (or successful) operation beyond its error_code.
+/// Pass one to an operation to receive it on the error-code path; the with_diagnostics
+/// token adapter puts it into a thrown carcheck::api_error instead.
+/// Never contains the secret key: server text that echoes it is redacted.
+struct diagnostics {
+    unsigned http_status = 0;   ///< 0 when no response arrived
+    std::string server_message; ///< the "error" text of the server's reply, if any
+    std::string client_message; ///< what the client found wrong (argument, JSON path, file)
+    rate_limit_info rate_limit; ///< rate-limit headers of the last reply, if any
+    unsigned attempts = 0;      ///< how many times the request was sent
+
+    void clear() { *this = diagnostics{}; }
+
+    /// One line for logs: "<error message> (HTTP 400: server text; client text)".
+    std::string describe(const error_code& ec) const
+    {
+        std::string out = ec ? ec.message() : std::string("success");
+        std::string extra;
+        if (http_status != 0)
+            extra += "HTTP " + std::to_string(http_status);
+        if (!server_message.empty())
+            extra += (extra.empty() ? "" : ": ") + server_message;
+        if (!client_message.empty())
+            extra += (extra.empty() ? "" : "; ") + client_message;
+        if (!extra.empty())
+            out += " (" + extra + ")";
+        return out;
+    }
+};
+
+/// Thrown by operations completed through the with_diagnostics token adapter. It is a
+/// boost::system::system_error, so code() works as for any Asio error; what() is
+/// diagnostics::describe().
+class api_error : public boost::system::system_error {
+public:
+    api_error(const error_code& ec, diagnostics diag)
+        : boost::system::system_error(ec), what_(diag.describe(ec)), diag_(std::move(diag))
+    {
+    }
+
+    const char* what() const noexcept override { return what_.c_str(); }
+    const diagnostics& get_diagnostics() const noexcept { return diag_; }
+
+private:
+    std::string what_;
+    diagnostics diag_;
+};
+
+} // namespace carcheck
+
+#endif

@@ -1,0 +1,61 @@
+#ifndef CARCHECK_OPTIONS_HPP
+#define CARCHECK_OPTIONS_HPP
+
+#include <carcheck/config.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace carcheck {
+
+/// Deadlines of one request. Each expiry completes the operation with error::timeout.
+struct timeout_options {
+    std::chrono::milliseconds connect{10'000};   ///< DNS + TCP connect of a new connection
+    std::chrono::milliseconds handshake{10'000}; ///< TLS handshake of a new connection
+    std::chrono::milliseconds request{60'000};   ///< writing the request and reading the reply
+    std::chrono::milliseconds pool_wait{30'000}; ///< waiting for a free pooled connection
+    std::chrono::milliseconds idle{50'000};      ///< idle pooled connections are closed after this
+};
+
+/// TLS settings. Verification of the certificate chain and host name is on by default.
+struct tls_options {
+    bool verify_peer = true;        ///< false disables verification (never do this in production)
+    bool use_system_roots = true;   ///< trust the system's default CA store
+    std::string ca_file;            ///< extra PEM file of trusted CAs
+    std::string ca_pem;             ///< extra trusted CAs as PEM text
+};
+
+/// Settings of a carcheck::client.
+struct client_options {
+    /// The account's secret key. Sent only as the secret_key query parameter to the
+    /// configured endpoint; never logged or put into an error message.
+    std::string secret_key;
+    /// Base URL of the API, "https://host[:port]/v3". "http://" is accepted only for
+    /// loopback hosts unless allow_insecure_http is set.
+    std::string endpoint = "https://api.openalpr.com/v3";
+    /// Upper bound of simultaneously open connections to the endpoint.
+    std::size_t max_connections = 16;
+    timeout_options timeouts{};
+    tls_options tls{};
+    /// Allow plain HTTP to non-loopback hosts (the key then travels in clear text).
+    bool allow_insecure_http = false;
+    /// Replies larger than this fail with error::response_too_large. With return_image=1
+    /// the reply carries the whole image in base64, hence the generous default.
+    std::size_t max_response_bytes = 64u * 1024u * 1024u;
+};
+
+/// Per-request parameters of the recognize operations (query parameters of the API).
+struct recognize_options {
+    /// Training data: "us" North-American plates, "eu" European, ... (see get_config()).
+    std::string country = "us";
+    bool recognize_vehicle = false; ///< also classify the vehicle (one more credit)
+    bool return_image = false;      ///< the reply carries the uploaded image in base64
+    std::optional<int> topn;        ///< candidates per plate, 1..1000 (server default 10)
+    bool is_cropped = false;        ///< image is a crop of a plate/vehicle (recognize_file only)
+};
+
+} // namespace carcheck
+
+#endif

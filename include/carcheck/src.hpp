@@ -1,0 +1,14 @@
+#ifndef CARCHECK_SRC_HPP
+#define CARCHECK_SRC_HPP
+
+// Include in exactly one translation unit of a program built with
+// CARCHECK_SEPARATE_COMPILATION (src/carcheck.cpp does this for the CMake target).
+
+#ifndef CARCHECK_SEPARATE_COMPILATION
+#error "carcheck/src.hpp is for builds that define CARCHECK_SEPARATE_COMPILATION"
+#endif
+
+#include <carcheck/impl/error.ipp>
+#include <carcheck/impl/rate_limit.ipp>
+
+#endif
