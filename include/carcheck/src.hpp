@@ -10,5 +10,7 @@
 
 #include <carcheck/impl/error.ipp>
 #include <carcheck/impl/rate_limit.ipp>
+#include <carcheck/impl/connection_pool.ipp>
+#include <carcheck/impl/client.ipp>
 
 #endif

@@ -1,0 +1,196 @@
+#ifndef CARCHECK_CLIENT_HPP
+#define CARCHECK_CLIENT_HPP
+
+#include <carcheck/config.hpp>
+#include <carcheck/connection_pool.hpp>
+#include <carcheck/diagnostics.hpp>
+#include <carcheck/error.hpp>
+#include <carcheck/model.hpp>
+#include <carcheck/options.hpp>
+#include <carcheck/with_diagnostics.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace carcheck {
+
+namespace detail {
+class client_impl;
+}
+
+/// Client of the OpenALPR CarCheck Cloud API v3.
+///
+/// Every operation takes a completion token (default asio::deferred, so it can be
+/// co_await-ed in an asio::awaitable) and completes with void(error_code, Result). An
+/// overload taking `diagnostics&` fills it with the HTTP status, the server's error text
+/// and the rate-limit headers; with_diagnostics(token) throws them as api_error instead.
+/// Operations honour per-operation cancellation (terminal: the connection in use is
+/// closed, never reused half-written).
+///
+/// Threading: the client's state lives on a strand of the given executor; operations may be
+/// started from any thread. Keep the client alive until its operations complete (or call
+/// close(), which makes them complete with client_closed / operation_aborted).
+class client {
+public:
+    using executor_type = asio::any_io_executor;
+
+    /// Throws api_error (invalid_argument, insecure_endpoint) for an unusable endpoint or CA file.
+    CARCHECK_DECL client(asio::any_io_executor ex, client_options opts);
+    CARCHECK_DECL ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    CARCHECK_DECL executor_type get_executor() const noexcept;
+
+    /// GET /config: countries and vehicle labels the service knows.
+    template <class Token = asio::deferred_t>
+    auto get_config(Token&& token = {})
+    {
+        return get_config_impl(nullptr, std::forward<Token>(token));
+    }
+    template <class Token = asio::deferred_t>
+    auto get_config(diagnostics& diag, Token&& token = {})
+    {
+        return get_config_impl(&diag, std::forward<Token>(token));
+    }
+
+    /// POST /recognize: uploads the file as multipart/form-data, streamed from disk.
+    template <class Token = asio::deferred_t>
+    auto recognize_file(std::filesystem::path file, const recognize_options& opts, Token&& token = {})
+    {
+        return recognize_file_impl(std::move(file), opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = asio::deferred_t>
+    auto recognize_file(std::filesystem::path file, const recognize_options& opts, diagnostics& diag,
+                        Token&& token = {})
+    {
+        return recognize_file_impl(std::move(file), opts, &diag, std::forward<Token>(token));
+    }
+
+    /// POST /recognize_bytes: sends the image as base64 in a JSON string, encoded on the fly.
+    /// The buffer is not copied: keep it alive until the operation completes.
+    template <class Token = asio::deferred_t>
+    auto recognize_bytes(std::span<const std::byte> image, const recognize_options& opts, Token&& token = {})
+    {
+        return recognize_bytes_impl(image, opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = asio::deferred_t>
+    auto recognize_bytes(std::span<const std::byte> image, const recognize_options& opts, diagnostics& diag,
+                         Token&& token = {})
+    {
+        return recognize_bytes_impl(image, opts, &diag, std::forward<Token>(token));
+    }
+
+    /// POST /recognize_bytes with the base64 of a file, streamed from disk block by block.
+    template <class Token = asio::deferred_t>
+    auto recognize_base64_file(std::filesystem::path file, const recognize_options& opts, Token&& token = {})
+    {
+        return recognize_base64_file_impl(std::move(file), opts, nullptr,
+                                          std::forward<Token>(token));
+    }
+    template <class Token = asio::deferred_t>
+    auto recognize_base64_file(std::filesystem::path file, const recognize_options& opts, diagnostics& diag,
+                               Token&& token = {})
+    {
+        return recognize_base64_file_impl(std::move(file), opts, &diag,
+                                          std::forward<Token>(token));
+    }
+
+    /// POST /recognize_url: the service downloads the image from `image_url` (http/https).
+    template <class Token = asio::deferred_t>
+    auto recognize_url(std::string image_url, const recognize_options& opts, Token&& token = {})
+    {
+        return recognize_url_impl(std::move(image_url), opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = asio::deferred_t>
+    auto recognize_url(std::string image_url, const recognize_options& opts, diagnostics& diag,
+                       Token&& token = {})
+    {
+        return recognize_url_impl(std::move(image_url), opts, &diag, std::forward<Token>(token));
+    }
+
+    /// Fails queued and in-flight operations and closes every connection. Idempotent.
+    CARCHECK_DECL void close();
+
+    /// Connection counters (see pool_counters).
+    CARCHECK_DECL pool_counters connection_counters() const;
+
+private:
+    using config_handler = asio::any_completion_handler<void(error_code, config)>;
+    using recognition_handler = asio::any_completion_handler<void(error_code, recognition)>;
+
+    template <class Token>
+    auto get_config_impl(diagnostics* diag, Token&& token)
+    {
+        return detail::initiate_operation<config>(
+            [this](diagnostics* d, config_handler h) { start_get_config(d, std::move(h)); }, diag,
+            std::forward<Token>(token));
+    }
+    template <class Token>
+    auto recognize_file_impl(std::filesystem::path file, recognize_options opts, diagnostics* diag,
+                             Token&& token)
+    {
+        return detail::initiate_operation<recognition>(
+            [this, file = std::move(file), opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
+                start_recognize_file(std::move(file), std::move(opts), d, std::move(h));
+            },
+            diag, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto recognize_bytes_impl(std::span<const std::byte> image, recognize_options opts,
+                              diagnostics* diag, Token&& token)
+    {
+        return detail::initiate_operation<recognition>(
+            [this, image, opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
+                start_recognize_bytes(image, std::move(opts), d, std::move(h));
+            },
+            diag, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto recognize_base64_file_impl(std::filesystem::path file, recognize_options opts,
+                                    diagnostics* diag, Token&& token)
+    {
+        return detail::initiate_operation<recognition>(
+            [this, file = std::move(file), opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
+                start_recognize_base64_file(std::move(file), std::move(opts), d, std::move(h));
+            },
+            diag, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto recognize_url_impl(std::string url, recognize_options opts, diagnostics* diag, Token&& token)
+    {
+        return detail::initiate_operation<recognition>(
+            [this, url = std::move(url), opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
+                start_recognize_url(std::move(url), std::move(opts), d, std::move(h));
+            },
+            diag, std::forward<Token>(token));
+    }
+
+    // The work of each operation, written once (non-template).
+    CARCHECK_DECL void start_get_config(diagnostics* diag, config_handler h);
+    CARCHECK_DECL void start_recognize_file(std::filesystem::path file, recognize_options opts,
+                                            diagnostics* diag, recognition_handler h);
+    CARCHECK_DECL void start_recognize_bytes(std::span<const std::byte> image, recognize_options opts,
+                                             diagnostics* diag, recognition_handler h);
+    CARCHECK_DECL void start_recognize_base64_file(std::filesystem::path file, recognize_options opts,
+                                                   diagnostics* diag, recognition_handler h);
+    CARCHECK_DECL void start_recognize_url(std::string url, recognize_options opts,
+                                           diagnostics* diag, recognition_handler h);
+
+    std::shared_ptr<detail::client_impl> impl_;
+};
+
+} // namespace carcheck
+
+#ifdef CARCHECK_HEADER_ONLY
+#include <carcheck/impl/client.ipp>
+#endif
+
+#endif

@@ -1,0 +1,186 @@
+#ifndef CARCHECK_DETAIL_HTTP_CONNECTION_HPP
+#define CARCHECK_DETAIL_HTTP_CONNECTION_HPP
+
+#include <carcheck/error.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <poll.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+
+namespace carcheck::detail {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using steady_clock = std::chrono::steady_clock;
+
+/// How one request/response exchange on a connection ended. The two flags tell a retry
+/// policy whether the server can have processed the request (credits are money).
+struct exchange_result {
+    error_code ec;
+    std::string failure; ///< what went wrong, for diagnostics::client_message (never the target)
+    bool request_fully_written = false;
+    bool response_started = false; ///< at least one byte of the response arrived
+    bool reusable = false;         ///< clean exchange and the server allows keep-alive
+    http::response<http::string_body> response;
+};
+
+/// One keep-alive HTTP/1.1 connection, plain or TLS. Not thread-safe: used by one exchange
+/// at a time, on the pool's strand.
+class http_connection {
+public:
+    explicit http_connection(beast::tcp_stream plain) : stream_(std::move(plain)) {}
+    explicit http_connection(tls_stream&& tls) : stream_(std::move(tls)) {}
+
+    bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream_); }
+
+    beast::tcp_stream& tcp() noexcept
+    {
+        if (auto* t = std::get_if<tls_stream>(&stream_))
+            return beast::get_lowest_layer(*t);
+        return std::get<beast::tcp_stream>(stream_);
+    }
+
+    tls_stream* tls() noexcept { return std::get_if<tls_stream>(&stream_); }
+
+    /// Cancels pending I/O; the exchange in progress completes with operation_aborted.
+    void cancel() noexcept { tcp().cancel(); }
+
+    /// Closes the socket without a TLS close_notify: the connection is never reused.
+    void close() noexcept
+    {
+        beast::error_code ignored;
+        tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        tcp().socket().close(ignored);
+    }
+
+    /// An idle keep-alive connection must have nothing to read: readable means the peer
+    /// closed it (FIN or TLS close_notify) or sent something unsolicited. Either way it is
+    /// not safe to send a request on it.
+    bool looks_alive() noexcept
+    {
+        auto& sock = tcp().socket();
+        if (!sock.is_open() || buffer_.size() != 0)
+            return false;
+        if (auto* t = tls(); t && SSL_pending(t->native_handle()) > 0)
+            return false;
+        pollfd p{};
+        p.fd = sock.native_handle();
+        p.events = POLLIN | POLLRDHUP;
+        return ::poll(&p, 1, 0) == 0;
+    }
+
+    /// Writes `req` and reads the response within `timeout`.
+    template <class Body>
+    boost::asio::awaitable<exchange_result> exchange(http::request<Body>& req,
+                                                     std::size_t body_limit,
+                                                     std::chrono::milliseconds timeout);
+
+    steady_clock::time_point last_used{};
+    std::uint64_t exchanges = 0;
+
+private:
+    template <class F>
+    decltype(auto) visit(F&& f)
+    {
+        return std::visit(std::forward<F>(f), stream_);
+    }
+
+    std::variant<beast::tcp_stream, tls_stream> stream_;
+    beast::flat_buffer buffer_;
+};
+
+/// Translates a failure of the HTTP layer into the project's error model.
+inline exchange_result& fail_exchange(exchange_result& r, error_code ec, const char* phase)
+{
+    r.reusable = false;
+    if (ec == beast::error::timeout) {
+        r.ec = error::timeout;
+        r.failure = std::string("request deadline expired while ") + phase;
+    } else if (ec == http::error::body_limit || ec == http::error::header_limit ||
+               ec == http::error::buffer_overflow) {
+        r.ec = error::response_too_large;
+        r.failure = "response exceeds the size limit (" + ec.message() + ")";
+    } else if (ec.category() == error_code(http::error::end_of_stream).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Malformed status line, headers, chunk framing, ...
+        r.ec = error::bad_response;
+        r.failure = "malformed HTTP response: " + ec.message();
+    } else if (ec == http::error::partial_message) {
+        r.ec = error::bad_response;
+        r.failure = "truncated HTTP response: the server closed the connection mid-message";
+    } else {
+        r.ec = ec;
+        r.failure = std::string("connection failed while ") + phase + ": " + ec.message();
+    }
+    return r;
+}
+
+template <class Body>
+boost::asio::awaitable<exchange_result>
+http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
+                          std::chrono::milliseconds timeout)
+{
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    exchange_result r;
+    ++exchanges;
+    tcp().expires_after(timeout);
+
+    http::request_serializer<Body> serializer{req};
+    auto [wec, written] = co_await visit([&](auto& s) {
+        return http::async_write(s, serializer, as_tuple(use_awaitable));
+    });
+    (void)written;
+    if (wec) {
+        // A body that failed (file changed or unreadable) keeps its own error code.
+        if (wec.category() == error_category())
+            r.ec = wec;
+        else
+            fail_exchange(r, wec, "sending the request");
+        r.reusable = false;
+        co_return r;
+    }
+    r.request_fully_written = true;
+
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(64 * 1024);
+    parser.body_limit(body_limit);
+    auto [rec, got] = co_await visit([&](auto& s) {
+        return http::async_read(s, buffer_, parser, as_tuple(use_awaitable));
+    });
+    (void)got;
+    r.response_started = parser.got_some();
+    if (rec) {
+        fail_exchange(r, rec, "reading the response");
+        co_return r;
+    }
+    tcp().expires_never();
+    r.response = parser.release();
+    r.reusable = r.response.keep_alive() && buffer_.size() == 0;
+    last_used = steady_clock::now();
+    co_return r;
+}
+
+} // namespace carcheck::detail
+
+#endif

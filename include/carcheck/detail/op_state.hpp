@@ -1,0 +1,78 @@
+#ifndef CARCHECK_DETAIL_OP_STATE_HPP
+#define CARCHECK_DETAIL_OP_STATE_HPP
+
+#include <carcheck/detail/http_connection.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <exception>
+#include <memory>
+#include <new>
+#include <utility>
+
+namespace carcheck::detail {
+
+using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
+
+struct pool_waiter;
+
+/// Per-operation state shared between the operation's coroutine and its cancellation
+/// handler. Touched only on the strand. Whatever the operation is waiting on is recorded
+/// here so that cancellation can interrupt exactly that.
+struct op_state {
+    bool cancelled = false;
+    pool_waiter* waiter = nullptr;          // waiting for a pooled connection
+    http_connection* active = nullptr;      // exchanging on this connection
+    boost::asio::steady_timer* sleeping = nullptr; // backing off before a retry
+    boost::asio::cancellation_signal admission; // forwarded to the scheduler's wait
+
+    inline void cancel();
+};
+
+/// Runs an operation body on `strand`: wires the handler's cancellation slot to the
+/// op_state (cancellation is posted to the strand, so emitting it from any thread is safe)
+/// and completes the handler through its associated executor, never inline.
+template <class T, class MakeBody>
+void launch(const strand_type& strand,
+            boost::asio::any_completion_handler<void(error_code, T)> handler, MakeBody make_body)
+{
+    namespace net = boost::asio;
+    auto st = std::make_shared<op_state>();
+    auto slot = net::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) {
+        slot.assign([st, strand](net::cancellation_type) {
+            net::post(strand, [st] { st->cancel(); });
+        });
+    }
+    net::co_spawn(
+        strand, make_body(st),
+        [h = std::move(handler), st](std::exception_ptr ep, std::pair<error_code, T> r) mutable {
+            auto slot = net::get_associated_cancellation_slot(h);
+            if (slot.is_connected())
+                slot.clear();
+            if (ep) {
+                try {
+                    std::rethrow_exception(ep);
+                } catch (const std::bad_alloc&) {
+                    r.first = make_error_code(boost::system::errc::not_enough_memory);
+                } catch (...) {
+                    r.first = make_error_code(boost::system::errc::state_not_recoverable);
+                }
+            }
+            auto ex = net::get_associated_executor(h);
+            net::dispatch(ex, [h = std::move(h), r = std::move(r)]() mutable {
+                std::move(h)(r.first, std::move(r.second));
+            });
+        });
+}
+
+} // namespace carcheck::detail
+
+#endif

@@ -1,0 +1,105 @@
+#ifndef CARCHECK_DETAIL_POOL_IMPL_HPP
+#define CARCHECK_DETAIL_POOL_IMPL_HPP
+
+#include <carcheck/connection_pool.hpp>
+#include <carcheck/detail/op_state.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace carcheck::detail {
+
+/// A request waiting for a connection; lives in the waiting coroutine's frame.
+struct pool_waiter {
+    explicit pool_waiter(const strand_type& s) : timer(s) {}
+    boost::asio::steady_timer timer; // expires at the pool-wait deadline; cancelled to wake
+    http_connection* conn = nullptr; // handed over by the pool
+    error_code ec;                   // or the failure of the connect made for it
+    std::string failure;
+};
+
+struct acquire_result {
+    error_code ec;
+    std::string failure;
+    http_connection* conn = nullptr;
+};
+
+struct ssl_session_deleter {
+    void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
+};
+
+/// The pool's state. Every member function runs on `strand`.
+class pool_impl : public std::enable_shared_from_this<pool_impl> {
+public:
+    CARCHECK_DECL pool_impl(boost::asio::any_io_executor ex, endpoint ep, pool_options opts,
+                            std::shared_ptr<boost::asio::ssl::context> ctx);
+
+    /// Lends a connection; `st` (may be null) makes the wait cancellable.
+    CARCHECK_DECL boost::asio::awaitable<acquire_result> acquire(op_state* st);
+
+    /// Takes a connection back: kept idle when `reusable`, else closed.
+    CARCHECK_DECL void release(http_connection* c, bool reusable) noexcept;
+
+    CARCHECK_DECL void close();
+
+    const strand_type& strand() const noexcept { return strand_; }
+    const endpoint& target() const noexcept { return ep_; }
+    const pool_options& options() const noexcept { return opts_; }
+    pool_counters counters() const noexcept;
+    bool closed() const noexcept { return closed_; }
+
+private:
+    void spawn_connects();
+    boost::asio::awaitable<void> connect_one();
+    boost::asio::awaitable<void> sweep_idle();
+    void hand_over(http_connection* c);
+    void destroy(http_connection* c) noexcept;
+    void remember_session(http_connection& c) noexcept;
+    bool expired(const http_connection& c) const noexcept;
+
+    strand_type strand_;
+    endpoint ep_;
+    pool_options opts_;
+    std::shared_ptr<boost::asio::ssl::context> ctx_;
+    std::string port_text_;
+
+    std::vector<std::unique_ptr<http_connection>> all_;
+    std::vector<http_connection*> idle_;      // most recently used at the back
+    std::vector<http_connection*> connecting_; // being established, for close()
+    std::deque<pool_waiter*> waiters_;        // FIFO
+    std::unique_ptr<SSL_SESSION, ssl_session_deleter> session_;
+    boost::asio::steady_timer* sweep_timer_ = nullptr;
+    bool sweeping_ = false;
+    bool closed_ = false;
+    pool_counters counters_;
+};
+
+inline pool_counters pool_impl::counters() const noexcept
+{
+    pool_counters c = counters_;
+    c.open = all_.size();
+    c.idle = idle_.size();
+    c.in_use = all_.size() - idle_.size();
+    c.connecting = connecting_.size();
+    return c;
+}
+
+inline void op_state::cancel()
+{
+    cancelled = true;
+    admission.emit(boost::asio::cancellation_type::terminal);
+    if (waiter)
+        waiter->timer.cancel();
+    if (active)
+        active->cancel();
+    if (sleeping)
+        sleeping->cancel();
+}
+
+} // namespace carcheck::detail
+
+#endif

@@ -1,0 +1,366 @@
+#ifndef CARCHECK_IMPL_CONNECTION_POOL_IPP
+#define CARCHECK_IMPL_CONNECTION_POOL_IPP
+
+#include <carcheck/connection_pool.hpp>
+#include <carcheck/detail/pool_impl.hpp>
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+
+namespace carcheck {
+namespace detail {
+
+namespace net = boost::asio;
+using net::as_tuple;
+using net::use_awaitable;
+
+CARCHECK_DECL pool_impl::pool_impl(net::any_io_executor ex, endpoint ep, pool_options opts,
+                                   std::shared_ptr<net::ssl::context> ctx)
+    : strand_(net::make_strand(std::move(ex))), ep_(std::move(ep)), opts_(opts),
+      ctx_(std::move(ctx)), port_text_(std::to_string(ep_.port))
+{
+    if (opts_.max_connections == 0)
+        opts_.max_connections = 1;
+}
+
+CARCHECK_DECL bool pool_impl::expired(const http_connection& c) const noexcept
+{
+    return opts_.timeouts.idle.count() > 0 &&
+           steady_clock::now() - c.last_used >= opts_.timeouts.idle;
+}
+
+CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(op_state* st)
+{
+    if (closed_)
+        co_return acquire_result{error::client_closed, "the connection pool is closed", nullptr};
+
+    // An idle connection, most recently used first: it is the least likely to have been
+    // closed by the server's idle timeout.
+    while (!idle_.empty()) {
+        http_connection* c = idle_.back();
+        idle_.pop_back();
+        if (expired(*c)) {
+            ++counters_.expired_discarded;
+            destroy(c);
+            continue;
+        }
+        if (!c->looks_alive()) {
+            ++counters_.stale_discarded;
+            destroy(c);
+            continue;
+        }
+        ++counters_.reuses;
+        co_return acquire_result{{}, {}, c};
+    }
+
+    // Wait for one: returned by another request or made for us in the background.
+    pool_waiter w{strand_};
+    w.timer.expires_after(opts_.timeouts.pool_wait);
+    waiters_.push_back(&w);
+    ++counters_.waits;
+    const auto started = steady_clock::now();
+    spawn_connects();
+    if (st)
+        st->waiter = &w;
+    auto [ec] = co_await w.timer.async_wait(as_tuple(use_awaitable));
+    if (st)
+        st->waiter = nullptr;
+    counters_.wait_time += steady_clock::now() - started;
+    if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end())
+        waiters_.erase(it);
+
+    if (w.conn) {
+        if (st && st->cancelled) {
+            release(w.conn, true);
+            co_return acquire_result{net::error::operation_aborted, "cancelled", nullptr};
+        }
+        co_return acquire_result{{}, {}, w.conn};
+    }
+    if (w.ec)
+        co_return acquire_result{w.ec, std::move(w.failure), nullptr};
+    if (closed_)
+        co_return acquire_result{error::client_closed, "the connection pool was closed", nullptr};
+    if ((st && st->cancelled) || ec)
+        co_return acquire_result{net::error::operation_aborted, "cancelled", nullptr};
+    ++counters_.wait_timeouts;
+    co_return acquire_result{error::timeout, "no connection became free within the pool wait timeout",
+                             nullptr};
+}
+
+CARCHECK_DECL void pool_impl::spawn_connects()
+{
+    // Never more connections than waiting requests need, never more than the bound.
+    while (!closed_ && connecting_.size() < waiters_.size() &&
+           all_.size() + connecting_.size() < opts_.max_connections) {
+        auto self = shared_from_this();
+        // Reserve the slot now so the loop condition sees it; connect_one replaces it.
+        connecting_.push_back(nullptr);
+        net::co_spawn(strand_, [self]() { return self->connect_one(); }, net::detached);
+    }
+}
+
+CARCHECK_DECL void pool_impl::hand_over(http_connection* c)
+{
+    if (!waiters_.empty()) {
+        pool_waiter* w = waiters_.front();
+        waiters_.pop_front();
+        w->conn = c;
+        w->timer.cancel();
+        return;
+    }
+    c->last_used = steady_clock::now();
+    idle_.push_back(c);
+    if (!sweeping_) {
+        auto self = shared_from_this();
+        sweeping_ = true;
+        net::co_spawn(strand_, [self]() { return self->sweep_idle(); }, net::detached);
+    }
+}
+
+CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
+{
+    auto self = shared_from_this(); // keeps the pool alive until this attempt ends
+    std::unique_ptr<http_connection> conn;
+    if (ep_.tls)
+        conn = std::make_unique<http_connection>(tls_stream(strand_, *ctx_));
+    else
+        conn = std::make_unique<http_connection>(beast::tcp_stream(strand_));
+    // Take the slot reserved by spawn_connects.
+    *std::find(connecting_.begin(), connecting_.end(), nullptr) = conn.get();
+
+    error_code ec;
+    std::string failure;
+    const std::string where = ep_.host + ":" + port_text_;
+
+    net::ip::tcp::resolver resolver(strand_);
+    auto [rec, results] =
+        co_await resolver.async_resolve(ep_.host, port_text_, as_tuple(use_awaitable));
+    if (rec) {
+        ec = rec;
+        failure = "cannot resolve " + ep_.host + ": " + rec.message();
+        ++counters_.connect_errors;
+    }
+    if (!ec && !closed_) {
+        conn->tcp().expires_after(opts_.timeouts.connect);
+        auto [cec, connected] =
+            co_await conn->tcp().async_connect(results, as_tuple(use_awaitable));
+        (void)connected;
+        if (cec) {
+            ++counters_.connect_errors;
+            ec = cec == beast::error::timeout ? error_code(error::timeout) : cec;
+            failure = "cannot connect to " + where + ": " + cec.message();
+        } else {
+            ++counters_.connects;
+            conn->tcp().socket().set_option(net::ip::tcp::no_delay(true), ec);
+            ec = {};
+        }
+    }
+    if (!ec && !closed_ && ep_.tls) {
+        tls_stream& s = *conn->tls();
+        SSL* ssl = s.native_handle();
+        if (!ep_.is_ip_literal())
+            SSL_set_tlsext_host_name(ssl, ep_.host.c_str()); // SNI
+        // Host name (or IP address) verification inside OpenSSL's chain verification.
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (ep_.is_ip_literal())
+            X509_VERIFY_PARAM_set1_ip_asc(param, ep_.host.c_str());
+        else
+            X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
+        if (session_)
+            SSL_set_session(ssl, session_.get());
+        conn->tcp().expires_after(opts_.timeouts.handshake);
+        auto [hec] = co_await s.async_handshake(net::ssl::stream_base::client, as_tuple(use_awaitable));
+        if (hec) {
+            ++counters_.handshake_errors;
+            ec = hec == beast::error::timeout ? error_code(error::timeout) : hec;
+            failure = "TLS handshake with " + where + " failed: " + hec.message();
+            const long verify = SSL_get_verify_result(ssl);
+            if (verify != X509_V_OK)
+                failure += std::string(" (certificate verification: ") +
+                           X509_verify_cert_error_string(verify) + ")";
+        } else if (SSL_session_reused(ssl)) {
+            ++counters_.handshakes_resumed;
+        } else {
+            ++counters_.handshakes_full;
+        }
+    }
+    conn->tcp().expires_never();
+    connecting_.erase(std::find(connecting_.begin(), connecting_.end(), conn.get()));
+
+    if (closed_) {
+        conn->close();
+        co_return;
+    }
+    if (ec) {
+        conn->close();
+        // The first waiter learns why instead of waiting for its deadline.
+        if (!waiters_.empty()) {
+            pool_waiter* w = waiters_.front();
+            waiters_.pop_front();
+            w->ec = ec;
+            w->failure = std::move(failure);
+            w->timer.cancel();
+        }
+        spawn_connects();
+        co_return;
+    }
+    http_connection* c = conn.get();
+    all_.push_back(std::move(conn));
+    hand_over(c);
+}
+
+CARCHECK_DECL net::awaitable<void> pool_impl::sweep_idle()
+{
+    auto self = shared_from_this();
+    net::steady_timer timer(strand_);
+    const auto period = std::max<std::chrono::milliseconds>(opts_.timeouts.idle / 4,
+                                                             std::chrono::milliseconds(50));
+    while (!closed_ && !idle_.empty()) {
+        timer.expires_after(period);
+        sweep_timer_ = &timer;
+        co_await timer.async_wait(as_tuple(use_awaitable));
+        sweep_timer_ = nullptr;
+        for (std::size_t i = 0; i < idle_.size();) {
+            if (expired(*idle_[i])) {
+                http_connection* c = idle_[i];
+                idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+                ++counters_.expired_discarded;
+                destroy(c);
+            } else {
+                ++i;
+            }
+        }
+    }
+    sweeping_ = false;
+}
+
+CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
+{
+    tls_stream* t = c.tls();
+    if (!t)
+        return;
+    // After a complete exchange the TLS 1.3 tickets have arrived; keep the newest
+    // resumable session so the next connection skips the full handshake.
+    SSL_SESSION* s = SSL_get1_session(t->native_handle());
+    if (s && SSL_SESSION_is_resumable(s))
+        session_.reset(s);
+    else if (s)
+        SSL_SESSION_free(s);
+}
+
+CARCHECK_DECL void pool_impl::release(http_connection* c, bool reusable) noexcept
+{
+    if (reusable && !closed_ && c->looks_alive()) {
+        if (c->exchanges == 1 || !session_)
+            remember_session(*c);
+        hand_over(c);
+        return;
+    }
+    ++counters_.discarded;
+    destroy(c);
+    spawn_connects(); // a slot is free: a waiter may need a new connection
+}
+
+CARCHECK_DECL void pool_impl::destroy(http_connection* c) noexcept
+{
+    c->close();
+    auto it = std::find_if(all_.begin(), all_.end(), [c](const auto& p) { return p.get() == c; });
+    if (it != all_.end())
+        all_.erase(it);
+}
+
+CARCHECK_DECL void pool_impl::close()
+{
+    if (closed_)
+        return;
+    closed_ = true;
+    for (http_connection* c : connecting_)
+        if (c)
+            c->close();
+    for (http_connection* c : idle_)
+        destroy(c);
+    idle_.clear();
+    // Connections lent out are cancelled; their exchanges fail and release closes them.
+    for (auto& c : all_)
+        c->cancel();
+    auto waiters = std::move(waiters_);
+    waiters_.clear();
+    for (pool_waiter* w : waiters) {
+        w->ec = error::client_closed;
+        w->failure = "the connection pool was closed";
+        w->timer.cancel();
+    }
+    if (sweep_timer_)
+        sweep_timer_->cancel();
+}
+
+} // namespace detail
+
+CARCHECK_DECL void pooled_connection::reset() noexcept
+{
+    if (!conn_)
+        return;
+    auto* c = std::exchange(conn_, nullptr);
+    auto pool = std::move(pool_);
+    const bool reusable = std::exchange(reusable_, false);
+    if (pool->strand().running_in_this_thread())
+        pool->release(c, reusable);
+    else
+        boost::asio::post(pool->strand(), [pool, c, reusable] { pool->release(c, reusable); });
+}
+
+CARCHECK_DECL connection_pool::connection_pool(asio::any_io_executor ex, detail::endpoint ep,
+                                               pool_options opts,
+                                               std::shared_ptr<asio::ssl::context> tls_context)
+    : impl_(std::make_shared<detail::pool_impl>(std::move(ex), std::move(ep), opts,
+                                                std::move(tls_context)))
+{
+}
+
+CARCHECK_DECL connection_pool::~connection_pool()
+{
+    close();
+}
+
+CARCHECK_DECL connection_pool::executor_type connection_pool::get_executor() const noexcept
+{
+    return impl_->strand();
+}
+
+CARCHECK_DECL void connection_pool::close()
+{
+    auto impl = impl_;
+    asio::dispatch(impl->strand(), [impl] { impl->close(); });
+}
+
+CARCHECK_DECL pool_counters connection_pool::counters() const
+{
+    return impl_->counters();
+}
+
+CARCHECK_DECL void connection_pool::start_get_connection(
+    asio::any_completion_handler<void(error_code, pooled_connection)> h)
+{
+    auto impl = impl_;
+    detail::launch<pooled_connection>(
+        impl->strand(), std::move(h), [impl](std::shared_ptr<detail::op_state> st) {
+            return [](std::shared_ptr<detail::pool_impl> impl, std::shared_ptr<detail::op_state> st)
+                       -> asio::awaitable<std::pair<error_code, pooled_connection>> {
+                auto r = co_await impl->acquire(st.get());
+                if (r.ec)
+                    co_return std::pair<error_code, pooled_connection>{r.ec, pooled_connection{}};
+                co_return std::pair<error_code, pooled_connection>{
+                    error_code{}, pooled_connection{impl, r.conn}};
+            }(impl, std::move(st));
+        });
+}
+
+} // namespace carcheck
+
+#endif

@@ -1,0 +1,131 @@
+#ifndef CARCHECK_WITH_DIAGNOSTICS_HPP
+#define CARCHECK_WITH_DIAGNOSTICS_HPP
+
+#include <carcheck/diagnostics.hpp>
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace carcheck {
+
+/// Completion-token adapter: an operation completed through with_diagnostics(token) has
+/// the signature void(std::exception_ptr, Result) instead of void(error_code, Result); on
+/// failure the exception is a carcheck::api_error carrying the HTTP status, the server's
+/// error text and the rate-limit headers. With coroutines:
+///
+///     auto r = co_await client.recognize_file(path, opts, carcheck::with_diagnostics(asio::deferred));
+///
+/// throws api_error instead of a bare boost::system::system_error.
+///
+/// Inside a coroutine (inner token asio::deferred or asio::use_awaitable) the result is an
+/// asio::awaitable<Result> to co_await.
+template <class Token>
+struct with_diagnostics_t {
+    Token token;
+};
+
+template <class Token = asio::deferred_t>
+with_diagnostics_t<std::decay_t<Token>> with_diagnostics(Token&& token = {})
+{
+    return {std::forward<Token>(token)};
+}
+
+namespace detail {
+
+template <class T>
+struct is_with_diagnostics : std::false_type {};
+template <class T>
+struct is_with_diagnostics<with_diagnostics_t<T>> : std::true_type {
+    using inner = T;
+};
+
+/// Wraps a void(exception_ptr, R) handler as a void(error_code, R) one, turning an error
+/// and the diagnostics the operation filled into an api_error. Forwards the associated
+/// executor, allocator and cancellation slot of the wrapped handler.
+template <class Handler, class Result>
+struct throwing_handler {
+    Handler inner;
+    std::shared_ptr<diagnostics> diag;
+
+    void operator()(error_code ec, Result r)
+    {
+        std::exception_ptr ep;
+        if (ec)
+            ep = std::make_exception_ptr(api_error(ec, *diag));
+        std::move(inner)(ep, std::move(r));
+    }
+
+    using executor_type = asio::associated_executor_t<Handler>;
+    executor_type get_executor() const noexcept { return asio::get_associated_executor(inner); }
+
+    using allocator_type = asio::associated_allocator_t<Handler>;
+    allocator_type get_allocator() const noexcept { return asio::get_associated_allocator(inner); }
+
+    using cancellation_slot_type = asio::associated_cancellation_slot_t<Handler>;
+    cancellation_slot_type get_cancellation_slot() const noexcept
+    {
+        return asio::get_associated_cancellation_slot(inner);
+    }
+};
+
+template <class T>
+struct is_coroutine_token : std::false_type {};
+template <>
+struct is_coroutine_token<asio::deferred_t> : std::true_type {};
+template <class Executor>
+struct is_coroutine_token<asio::use_awaitable_t<Executor>> : std::true_type {};
+
+/// Inside a coroutine the operation is awaited directly and api_error is thrown from here.
+/// (Asio 1.26 cannot co_await a void(exception_ptr, T) completion: its awaitable handler
+/// for that signature does not compile.)
+template <class Result, class Start>
+asio::awaitable<Result> await_or_throw(Start start)
+{
+    diagnostics diag;
+    auto token = asio::as_tuple(asio::use_awaitable);
+    auto [ec, result] = co_await asio::async_initiate<decltype(token), void(error_code, Result)>(
+        [&diag, &start](auto handler) { start(&diag, std::move(handler)); }, token);
+    if (ec)
+        throw api_error(ec, std::move(diag));
+    co_return std::move(result);
+}
+
+/// Shared by every client operation: `start(diagnostics*, any_completion_handler<void(error_code, Result)>)`
+/// does the work; this picks the signature the token asked for.
+template <class Result, class Token, class Start>
+auto initiate_operation(Start start, diagnostics* diag, Token&& token)
+{
+    using token_type = std::decay_t<Token>;
+    if constexpr (is_with_diagnostics<token_type>::value) {
+        using inner_token = typename is_with_diagnostics<token_type>::inner;
+        if constexpr (is_coroutine_token<inner_token>::value) {
+            return await_or_throw<Result>(std::move(start));
+        } else {
+            return asio::async_initiate<inner_token, void(std::exception_ptr, Result)>(
+                [start](auto handler) mutable {
+                    auto d = std::make_shared<diagnostics>();
+                    diagnostics* raw = d.get();
+                    start(raw, throwing_handler<decltype(handler), Result>{std::move(handler), std::move(d)});
+                },
+                token.token);
+        }
+    } else {
+        return asio::async_initiate<Token, void(error_code, Result)>(
+            [start, diag](auto handler) mutable { start(diag, std::move(handler)); }, token);
+    }
+}
+
+} // namespace detail
+} // namespace carcheck
+
+#endif

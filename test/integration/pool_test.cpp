@@ -1,0 +1,216 @@
+// The connection pool under load, server-side closes, faults, cancellation and threads.
+#include "support/mock_fixture.hpp"
+
+#include <thread>
+
+using namespace carcheck_test;
+namespace mock = carcheck::mock;
+
+namespace {
+
+// Runs `count` requests with `concurrency` in flight; returns how many failed.
+asio::awaitable<std::size_t> load(carcheck::client& c, const fs::path& path, std::size_t count,
+                                  std::size_t concurrency)
+{
+    std::size_t next = 0, failed = 0;
+    auto worker = [&]() -> asio::awaitable<void> {
+        carcheck::recognize_options opts;
+        while (next < count) {
+            ++next;
+            auto [ec, r] = co_await c.recognize_file(path, opts, asio::as_tuple(asio::deferred));
+            if (ec || r.results.empty())
+                ++failed;
+        }
+    };
+    // Workers run on this coroutine's executor (a strand when threads are involved), so the
+    // counters need no lock. The last one to finish wakes us.
+    auto ex = co_await asio::this_coro::executor;
+    std::size_t running = concurrency;
+    asio::steady_timer all_done(ex, asio::steady_timer::time_point::max());
+    for (std::size_t i = 0; i < concurrency; ++i)
+        asio::co_spawn(ex, worker(), [&](std::exception_ptr) {
+            if (--running == 0)
+                all_done.cancel();
+        });
+    co_await all_done.async_wait(asio::as_tuple(asio::deferred));
+    co_return failed;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pool_test)
+
+BOOST_AUTO_TEST_CASE(thousand_requests_over_at_most_four_connections)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.max_connections = 4;
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("POOL1");
+    BOOST_TEST(f.run(load(c, path, 1000, 32)) == 0u);
+    auto stats = f.server.get_stats();
+    BOOST_TEST(stats.connections_accepted <= 4u);
+    BOOST_TEST(stats.requests == 1000u);
+    auto counters = c.connection_counters();
+    BOOST_TEST(counters.connects <= 4u);
+    BOOST_TEST(counters.reuses + counters.connects >= 1000u - 32u);
+    BOOST_TEST(counters.in_use == 0u);
+    BOOST_TEST(counters.open <= 4u);
+}
+
+BOOST_AUTO_TEST_CASE(server_closing_after_n_requests_costs_no_error)
+{
+    auto o = default_mock_options();
+    o.max_requests_per_connection = 3;
+    mock_fixture f(o);
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    auto path = f.image("CLOSE3");
+    BOOST_TEST(f.run(load(c, path, 60, 4)) == 0u);
+    BOOST_TEST(f.server.get_stats().connections_accepted >= 20u);
+}
+
+BOOST_AUTO_TEST_CASE(idle_connections_closed_by_the_server_are_replaced)
+{
+    auto o = default_mock_options();
+    o.idle_close = std::chrono::milliseconds(50);
+    mock_fixture f(o);
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    auto path = f.image("IDLE1");
+    carcheck::recognize_options opts;
+    for (int i = 0; i < 3; ++i) {
+        BOOST_TEST(f.run(c.recognize_file(path, opts)).results.size() == 1u);
+        // Give the server time to close the idle connection; whether or not it has, the
+        // next request must succeed.
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    }
+    BOOST_TEST(f.server.get_stats().connections_accepted >= 2u);
+}
+
+BOOST_AUTO_TEST_CASE(tls_sessions_are_resumed)
+{
+    auto o = default_mock_options();
+    o.max_requests_per_connection = 1; // every request needs a new connection
+    mock_fixture f(o);
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    auto path = f.image("RESUME1");
+    carcheck::recognize_options opts;
+    for (int i = 0; i < 4; ++i)
+        BOOST_TEST(f.run(c.recognize_file(path, opts)).results.size() == 1u);
+    auto counters = c.connection_counters();
+    BOOST_TEST(counters.handshakes_full >= 1u);
+    BOOST_TEST(counters.handshakes_resumed >= 2u);
+    BOOST_TEST(f.server.get_stats().tls_resumed >= 2u);
+}
+
+BOOST_AUTO_TEST_CASE(close_mid_response_fails_one_caller_only)
+{
+    mock_fixture f;
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    auto path = f.image("MID1");
+    carcheck::recognize_options opts;
+    BOOST_TEST(f.run(c.recognize_file(path, opts)).results.size() == 1u);
+    f.server.inject(mock::fault::close_mid_headers);
+    auto [ec, r] = f.run(c.recognize_file(path, opts, asio::as_tuple(asio::deferred)));
+    BOOST_TEST(ec.failed());
+    BOOST_TEST(f.run(load(c, path, 20, 4)) == 0u);
+    BOOST_TEST(c.connection_counters().discarded >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_a_wait_for_a_connection)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.max_connections = 1;
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("WAIT1");
+    carcheck::recognize_options opts;
+    f.server.inject(mock::fault::stall);
+    asio::cancellation_signal stalled_signal, waiting_signal;
+    std::optional<carcheck::error_code> stalled, waiting;
+    c.recognize_file(path, opts, asio::bind_cancellation_slot(stalled_signal.slot(),
+                                 [&](carcheck::error_code ec, carcheck::recognition) { stalled = ec; }));
+    c.recognize_file(path, opts, asio::bind_cancellation_slot(waiting_signal.slot(),
+                                 [&](carcheck::error_code ec, carcheck::recognition) { waiting = ec; }));
+    f.ioc.restart();
+    // Let both start: the first holds the only connection, the second waits for it.
+    while (c.connection_counters().in_use == 0 || c.connection_counters().waits < 2)
+        f.ioc.run_one_for(std::chrono::seconds(10));
+    waiting_signal.emit(asio::cancellation_type::terminal);
+    while (!waiting)
+        f.ioc.run_one_for(std::chrono::seconds(10));
+    BOOST_TEST(*waiting == asio::error::operation_aborted);
+    BOOST_TEST(!stalled.has_value());
+    stalled_signal.emit(asio::cancellation_type::terminal);
+    while (!stalled)
+        f.ioc.run_one_for(std::chrono::seconds(10));
+    BOOST_TEST(*stalled == asio::error::operation_aborted);
+    // The cancelled exchange's connection was closed, not reused half-read.
+    BOOST_TEST(f.run(c.recognize_file(path, opts)).results.size() == 1u);
+    BOOST_TEST(c.connection_counters().discarded >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(pool_wait_timeout)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.max_connections = 1;
+    co.timeouts.pool_wait = std::chrono::milliseconds(100);
+    co.timeouts.request = std::chrono::seconds(5);
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("PWAIT1");
+    carcheck::recognize_options opts;
+    f.server.inject(mock::fault::stall);
+    std::optional<carcheck::error_code> first, second;
+    carcheck::diagnostics diag;
+    c.recognize_file(path, opts, [&](carcheck::error_code ec, carcheck::recognition) { first = ec; });
+    c.recognize_file(path, opts, diag, [&](carcheck::error_code ec, carcheck::recognition) { second = ec; });
+    f.ioc.restart();
+    while (!first || !second)
+        f.ioc.run_one_for(std::chrono::seconds(10));
+    BOOST_TEST(*second == carcheck::error::timeout);
+    BOOST_TEST(diag.client_message.find("pool") != std::string::npos);
+    BOOST_TEST(*first == carcheck::error::timeout); // the stalled exchange hit its request deadline
+}
+
+BOOST_AUTO_TEST_CASE(two_threads_share_one_client)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.max_connections = 8;
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("THREAD1");
+    auto fut = asio::co_spawn(asio::make_strand(f.ioc), load(c, path, 300, 16), asio::use_future);
+    std::thread t1([&] { f.ioc.run(); });
+    std::thread t2([&] { f.ioc.run(); });
+    BOOST_TEST(fut.get() == 0u);
+    c.close();
+    f.ioc.stop();
+    t1.join();
+    t2.join();
+}
+
+BOOST_AUTO_TEST_CASE(close_fails_waiters_and_in_flight_work)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.max_connections = 1;
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("CLOSE1");
+    carcheck::recognize_options opts;
+    f.server.inject(mock::fault::stall);
+    std::optional<carcheck::error_code> a, b;
+    c.recognize_file(path, opts, [&](carcheck::error_code ec, carcheck::recognition) { a = ec; });
+    c.recognize_file(path, opts, [&](carcheck::error_code ec, carcheck::recognition) { b = ec; });
+    f.ioc.restart();
+    while (c.connection_counters().in_use == 0 || c.connection_counters().waits < 2)
+        f.ioc.run_one_for(std::chrono::seconds(10));
+    c.close();
+    while (!a || !b)
+        f.ioc.run_one_for(std::chrono::seconds(10));
+    BOOST_TEST(a->failed());
+    BOOST_TEST(*b == carcheck::error::client_closed);
+    auto [ec, r] = f.run(c.recognize_file(path, opts, asio::as_tuple(asio::deferred)));
+    BOOST_TEST(ec == carcheck::error::client_closed);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

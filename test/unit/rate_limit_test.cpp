@@ -1,0 +1,56 @@
+#include <carcheck/rate_limit.hpp>
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+
+namespace http = boost::beast::http;
+
+BOOST_AUTO_TEST_SUITE(rate_limit_test)
+
+BOOST_AUTO_TEST_CASE(reads_the_three_headers_case_insensitively)
+{
+    http::fields f;
+    f.set("x-ratelimit-limit", "60");
+    f.set("X-RATELIMIT-REMAINING", " 7 ");
+    f.set("X-Ratelimit-Reset", "1700000060");
+    auto info = carcheck::parse_rate_limit(f);
+    BOOST_TEST(info.limit.value() == 60);
+    BOOST_TEST(info.remaining.value() == 7);
+    BOOST_TEST(info.reset_epoch.value() == 1700000060);
+    BOOST_TEST(!info.server_date.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(missing_and_malformed_headers_are_tolerated)
+{
+    http::fields f;
+    f.set("X-RateLimit-Limit", "sixty");
+    f.set("X-Ratelimit-Remaining", "-1");
+    f.set("X-Ratelimit-Reset", "12abc");
+    f.set(http::field::date, "yesterday");
+    auto info = carcheck::parse_rate_limit(f);
+    BOOST_TEST(info.empty());
+    BOOST_TEST(carcheck::parse_rate_limit(http::fields{}).empty());
+    BOOST_TEST(!carcheck::parse_header_integer("").has_value());
+    BOOST_TEST(!carcheck::parse_header_integer("99999999999999999999999").has_value());
+    BOOST_TEST(!carcheck::parse_header_integer("+5").has_value());
+    BOOST_TEST(carcheck::parse_header_integer("\t42").value() == 42);
+}
+
+BOOST_AUTO_TEST_CASE(http_dates)
+{
+    using namespace std::chrono;
+    auto d = carcheck::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT");
+    BOOST_REQUIRE(d.has_value());
+    BOOST_TEST(duration_cast<seconds>(d->time_since_epoch()).count() == 784111777);
+    auto leap = carcheck::parse_http_date("Thu, 29 Feb 2024 23:59:59 GMT");
+    BOOST_REQUIRE(leap.has_value());
+    BOOST_TEST(duration_cast<seconds>(leap->time_since_epoch()).count() == 1709251199);
+    BOOST_TEST(!carcheck::parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
