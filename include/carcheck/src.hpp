@@ -10,6 +10,9 @@
 
 #include <carcheck/impl/error.ipp>
 #include <carcheck/impl/rate_limit.ipp>
+#include <carcheck/impl/retry_policy.ipp>
+#include <carcheck/impl/scheduler_core.ipp>
+#include <carcheck/impl/scheduler.ipp>
 #include <carcheck/impl/connection_pool.ipp>
 #include <carcheck/impl/client.ipp>
 

@@ -53,7 +53,7 @@ void launch(const strand_type& strand,
     }
     net::co_spawn(
         strand, make_body(st),
-        [h = std::move(handler), st](std::exception_ptr ep, std::pair<error_code, T> r) mutable {
+        [h = std::move(handler), st, strand](std::exception_ptr ep, std::pair<error_code, T> r) mutable {
             auto slot = net::get_associated_cancellation_slot(h);
             if (slot.is_connected())
                 slot.clear();
@@ -66,7 +66,9 @@ void launch(const strand_type& strand,
                     r.first = make_error_code(boost::system::errc::state_not_recoverable);
                 }
             }
-            auto ex = net::get_associated_executor(h);
+            // Handlers without an executor of their own complete on the executor the client
+            // was given, as Asio's I/O objects do.
+            auto ex = net::get_associated_executor(h, strand.get_inner_executor());
             net::dispatch(ex, [h = std::move(h), r = std::move(r)]() mutable {
                 std::move(h)(r.first, std::move(r.second));
             });

@@ -256,7 +256,7 @@ CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
 
 CARCHECK_DECL void pool_impl::release(http_connection* c, bool reusable) noexcept
 {
-    if (reusable && !closed_ && c->looks_alive()) {
+    if (reusable && !closed_) {
         if (c->exchanges == 1 || !session_)
             remember_session(*c);
         hand_over(c);

@@ -1,0 +1,228 @@
+#ifndef CARCHECK_DETAIL_SCHEDULER_CORE_HPP
+#define CARCHECK_DETAIL_SCHEDULER_CORE_HPP
+
+// The decision logic of carcheck::scheduler as a pure state machine: no I/O, no timers, no
+// threads, no reading of clocks. Every input carries the time ("now"); outputs are
+// decisions (send now, queued, failed, retry after a delay) and the time at which the
+// state may next change by itself. The public option and counter types live here too so
+// that this header does not depend on Asio's I/O objects; include <carcheck/scheduler.hpp>.
+
+#include <carcheck/error.hpp>
+#include <carcheck/rate_limit.hpp>
+#include <carcheck/retry_policy.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+namespace carcheck {
+
+/// Admission order: a higher priority is admitted first; FIFO within a priority. A retry
+/// keeps its request's place (it goes before requests that arrived after it).
+enum class priority : std::uint8_t { high = 0, normal = 1, low = 2 };
+
+/// Settings of carcheck::scheduler.
+struct scheduler_options {
+    /// New requests that may wait for admission at once (retries are not refused).
+    std::size_t max_queue = 100000;
+    /// When the queue is full: true fails a new request at once with error::queue_full,
+    /// false makes it wait for space (back-pressure on the caller).
+    bool fail_when_full = false;
+    /// Client-side cap: a token bucket refilled at this rate (> 0). None by default.
+    std::optional<double> requests_per_second;
+    /// Token bucket capacity: requests that may be sent back to back (>= 1).
+    double burst = 1.0;
+    /// Client-side cap of requests sent and not yet answered (> 0). None by default.
+    std::optional<std::size_t> max_in_flight;
+    /// Decides retries of 403s and safe transport failures; exponential_backoff{} if empty.
+    std::shared_ptr<retry_policy> retry = {};
+    /// Added to every reset time. The learnt clock offset never makes a reset early (Date
+    /// has 1 s resolution and is truncated, so the offset is underestimated), the margin
+    /// covers the server's own sub-second handling of the boundary.
+    std::chrono::milliseconds reset_margin{250};
+    /// Sanity cap of a wait for a reset: a reset further away than this (a bogus header, a
+    /// reset in milliseconds, a wildly wrong clock) is treated as this far away. After it the
+    /// scheduler sends again; a further 403 holds requests again.
+    std::chrono::milliseconds max_reset_wait{300'000};
+    /// When the window is spent and no reset time is known (missing or stale header, or a
+    /// 403 whose reset already passed locally): wait for the replies in flight to bring one,
+    /// or this long when none are in flight.
+    std::chrono::milliseconds unknown_reset_wait{1'000};
+};
+
+/// Counters a service can export. Times are sums over requests.
+struct scheduler_counters {
+    std::uint64_t submitted = 0;           ///< requests that asked for admission (first attempt)
+    std::uint64_t sent = 0;                ///< attempts admitted, retries included
+    std::uint64_t succeeded = 0;           ///< requests that ended with a 2xx reply
+    std::uint64_t failed = 0;              ///< requests that ended with an error (not cancellation)
+    std::uint64_t cancelled = 0;           ///< removed from the queue, aborted, or abandoned
+    std::uint64_t rejected_queue_full = 0; ///< of `failed`: refused with error::queue_full
+    std::uint64_t retried_rate_limited = 0; ///< retries after a 403
+    std::uint64_t retried_transport = 0;   ///< retries after a safe transport failure
+    std::uint64_t responses_402 = 0;
+    std::uint64_t responses_403 = 0;
+    /// Time requests spent held by the rate limit (window spent, 403 back-off), summed.
+    std::chrono::nanoseconds throttled_time{};
+    std::optional<std::int64_t> credits_used;      ///< credits_monthly_used of the last 200
+    std::optional<std::int64_t> credits_total;     ///< credits_monthly_total of the last 200
+    std::optional<std::int64_t> credits_remaining; ///< total - used
+    bool credits_exhausted = false;        ///< a 402 was seen and not reset yet
+    std::size_t queue_length = 0;          ///< waiting for admission (retries included)
+    std::size_t in_flight = 0;             ///< admitted and not yet reported
+    std::optional<std::int64_t> rate_limit;         ///< last X-RateLimit-Limit
+    std::optional<std::int64_t> rate_remaining;     ///< estimate for this window, in flight deducted
+};
+
+namespace detail {
+
+using sched_time = std::chrono::system_clock::time_point;
+using request_id = std::uint64_t; // 0 is never issued
+
+/// Result of scheduler_core::request().
+struct admit_result {
+    enum kind { send_now, queued, failed } what = failed;
+    error_code ec; ///< for `failed`
+};
+
+/// A decision about a queued request that the core makes later: send it now (ec empty)
+/// or finish it with ec (402, close).
+struct core_event {
+    request_id id = 0;
+    error_code ec;
+};
+
+/// Not thread-safe; the owner serialises calls. Times passed in should not go backwards;
+/// if they do (a stepped clock) waits are re-capped, never extended without bound.
+///
+/// Protocol per request: open() once; then per attempt request() and, once admitted
+/// (send_now or a core_event without error), exactly one on_outcome(); release() when the
+/// request is over. After every call, take next_event() until empty and wake up at
+/// next_wakeup().
+class scheduler_core {
+public:
+    /// Throws std::invalid_argument for a non-positive rate or max_in_flight of 0.
+    CARCHECK_DECL explicit scheduler_core(scheduler_options opts);
+
+    /// Registers a request; no attempt yet.
+    CARCHECK_DECL request_id open(priority p);
+
+    /// Asks to send the next attempt of `id`.
+    CARCHECK_DECL admit_result request(sched_time now, request_id id);
+
+    /// Removes a queued request (it stays open; a later request() queues it again).
+    /// False if it was not waiting.
+    CARCHECK_DECL bool cancel(sched_time now, request_id id);
+
+    /// Forgets the request. An admitted attempt without outcome counts as cancelled.
+    CARCHECK_DECL void release(sched_time now, request_id id) noexcept;
+
+    /// Reports how an admitted attempt ended.
+    CARCHECK_DECL retry_decision on_outcome(sched_time now, request_id id, const attempt_outcome& o);
+
+    /// The next decision due at `now`, if any.
+    CARCHECK_DECL std::optional<core_event> next_event(sched_time now);
+
+    /// When the state may change without input: a hold ends, a retry delay elapses.
+    /// Empty when nothing waits or everything waits for an outcome.
+    CARCHECK_DECL std::optional<sched_time> next_wakeup(sched_time now) const;
+
+    /// Accepts requests again after a 402.
+    CARCHECK_DECL void reset_credits_exhausted(sched_time now);
+
+    /// Fails every waiting request with error::client_closed, and every later one.
+    CARCHECK_DECL void close(sched_time now);
+
+    CARCHECK_DECL scheduler_counters counters(sched_time now) const;
+
+    bool closed() const noexcept { return closed_; }
+    bool credits_exhausted() const noexcept { return exhausted_; }
+    /// Learnt offset server clock - local clock (0 until a Date header was seen).
+    std::chrono::nanoseconds clock_offset() const noexcept { return offset_.value_or(std::chrono::nanoseconds{0}); }
+    /// Local time the current window resets (margin included), if known.
+    std::optional<sched_time> reset_time() const noexcept { return reset_local_; }
+    /// Requests that may still be sent in this window; empty when unknown (unlimited).
+    std::optional<std::int64_t> budget() const noexcept { return budget_; }
+
+private:
+    enum class where : std::uint8_t { idle, ready, waiting_space, delayed, in_flight };
+    struct record {
+        priority prio = priority::normal;
+        where state = where::idle;
+        unsigned attempts = 0;
+        bool held_by_rate_limit = false; // a delayed 403 retry
+        bool counted = false;            // in counters().submitted
+        std::optional<sched_time> not_before; // set by a retry decision
+        sched_time delayed_until{};
+    };
+    using queue_key = std::pair<std::uint8_t, request_id>;
+    struct gate {
+        bool open = true;
+        std::optional<sched_time> until; // when closed: empty = until an outcome arrives
+    };
+
+    void advance(sched_time now);
+    void settle(sched_time now);
+    void update_window(sched_time now);
+    void admit_waiters();
+    gate rate_gate() const;
+    gate combined_gate() const;
+    const queue_key* candidate() const;
+    void send(request_id id, record& r);
+    void unqueue(request_id id, record& r);
+    void fail_waiting(error_code ec);
+    void learn_offset(sched_time server_date, sched_time received);
+    sched_time reset_to_local(sched_time now, std::int64_t epoch) const;
+    void apply_rate_limit(sched_time now, const rate_limit_info& info, bool refused);
+    retry_decision give_up(error_code ec);
+    retry_decision try_retry(sched_time now, request_id id, record& r, retry_reason why,
+                             const attempt_outcome& o, error_code final_ec);
+
+    scheduler_options opts_;
+    std::unordered_map<request_id, record> records_;
+    std::set<queue_key> ready_;         // admitted into the bounded queue
+    std::set<queue_key> waiting_space_; // beyond max_queue, in wait mode
+    std::set<std::pair<sched_time, request_id>> delayed_; // retries before their delay ended
+    std::deque<core_event> events_;
+    request_id next_id_ = 1;
+
+    bool closed_ = false;
+    bool exhausted_ = false;
+    std::size_t in_flight_ = 0;
+    std::size_t delayed_held_ = 0; // delayed entries held by a 403
+
+    // Rate-limit window as learnt from replies.
+    std::optional<std::int64_t> limit_;
+    std::optional<std::int64_t> budget_;
+    std::optional<std::int64_t> last_remaining_;
+    std::optional<std::int64_t> window_epoch_;
+    bool window_over_ = false;
+    std::optional<sched_time> reset_local_;
+    std::optional<sched_time> stall_until_;
+    std::optional<std::chrono::nanoseconds> offset_;
+
+    // Token bucket.
+    double tokens_ = 0;
+    sched_time bucket_time_{};
+
+    // Accounting.
+    bool started_ = false;
+    sched_time last_{};
+    bool rate_blocked_ = false;
+    scheduler_counters c_{};
+};
+
+} // namespace detail
+} // namespace carcheck
+
+#ifdef CARCHECK_HEADER_ONLY
+#include <carcheck/impl/scheduler_core.ipp>
+#endif
+
+#endif

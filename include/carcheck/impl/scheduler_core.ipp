@@ -1,0 +1,565 @@
+#ifndef CARCHECK_IMPL_SCHEDULER_CORE_IPP
+#define CARCHECK_IMPL_SCHEDULER_CORE_IPP
+
+#include <carcheck/detail/scheduler_core.hpp>
+
+#include <boost/system/errc.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace carcheck::detail {
+
+CARCHECK_DECL scheduler_core::scheduler_core(scheduler_options opts) : opts_(std::move(opts))
+{
+    if (opts_.requests_per_second && !(*opts_.requests_per_second > 0.0))
+        throw std::invalid_argument("scheduler_options::requests_per_second must be positive");
+    if (opts_.max_in_flight && *opts_.max_in_flight == 0)
+        throw std::invalid_argument("scheduler_options::max_in_flight must be positive");
+    if (!(opts_.burst >= 1.0))
+        opts_.burst = 1.0;
+    using std::chrono::milliseconds;
+    opts_.reset_margin = std::max(opts_.reset_margin, milliseconds{0});
+    opts_.max_reset_wait = std::max(opts_.max_reset_wait, milliseconds{0});
+    opts_.unknown_reset_wait = std::max(opts_.unknown_reset_wait, milliseconds{0});
+    if (!opts_.retry)
+        opts_.retry = std::make_shared<exponential_backoff>();
+    tokens_ = opts_.burst;
+}
+
+CARCHECK_DECL request_id scheduler_core::open(priority p)
+{
+    const request_id id = next_id_++;
+    record r;
+    r.prio = p;
+    records_.emplace(id, r);
+    return id;
+}
+
+// Brings time-driven state up to `now`: accounting, token refill, due retries, window end.
+CARCHECK_DECL void scheduler_core::advance(sched_time now)
+{
+    if (!started_) {
+        started_ = true;
+        last_ = now;
+        bucket_time_ = now;
+    }
+    if (now > last_) {
+        const std::size_t held =
+            delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
+        c_.throttled_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_) *
+                             static_cast<std::int64_t>(held);
+    }
+    last_ = now; // a clock stepped back just skips accounting
+    if (opts_.requests_per_second && now > bucket_time_) {
+        const double dt = std::chrono::duration<double>(now - bucket_time_).count();
+        tokens_ = std::min(opts_.burst, tokens_ + dt * *opts_.requests_per_second);
+    }
+    bucket_time_ = now;
+    while (!delayed_.empty() && delayed_.begin()->first <= now) {
+        const request_id id = delayed_.begin()->second;
+        delayed_.erase(delayed_.begin());
+        record& r = records_.at(id);
+        if (r.held_by_rate_limit) {
+            r.held_by_rate_limit = false;
+            --delayed_held_;
+        }
+        r.state = where::ready;
+        ready_.insert({static_cast<std::uint8_t>(r.prio), id});
+    }
+    update_window(now);
+}
+
+// Run at the end of every input: the state must be consistent for next_wakeup().
+CARCHECK_DECL void scheduler_core::settle(sched_time now)
+{
+    update_window(now);
+    admit_waiters();
+    rate_blocked_ = !rate_gate().open;
+}
+
+CARCHECK_DECL void scheduler_core::update_window(sched_time now)
+{
+    // A stepped-back clock must not turn a capped wait into a long one.
+    if (reset_local_ && *reset_local_ > now + opts_.max_reset_wait)
+        reset_local_ = now + opts_.max_reset_wait;
+    if (reset_local_ && now >= *reset_local_) {
+        // New window: it holds `limit` requests, of which those still in flight may take
+        // some (the server may count them in the new window). Unknown limit: unlimited
+        // until a reply says otherwise.
+        reset_local_.reset();
+        window_over_ = true;
+        last_remaining_.reset();
+        if (limit_)
+            budget_ = *limit_ - static_cast<std::int64_t>(in_flight_);
+        else
+            budget_.reset();
+    }
+    if (budget_ && *budget_ <= 0 && !reset_local_) {
+        // Spent, and no idea when it resets: replies in flight will tell; with none in
+        // flight nothing will, so wait a fixed time and try again.
+        if (in_flight_ > 0) {
+            stall_until_.reset();
+        } else {
+            if (!stall_until_)
+                stall_until_ = now + opts_.unknown_reset_wait;
+            if (now >= *stall_until_) {
+                stall_until_.reset();
+                budget_.reset();
+            }
+        }
+    } else {
+        stall_until_.reset();
+    }
+}
+
+CARCHECK_DECL void scheduler_core::admit_waiters()
+{
+    while (!waiting_space_.empty() && ready_.size() + delayed_.size() < opts_.max_queue) {
+        const queue_key k = *waiting_space_.begin();
+        waiting_space_.erase(waiting_space_.begin());
+        ready_.insert(k);
+        records_.at(k.second).state = where::ready;
+    }
+}
+
+CARCHECK_DECL scheduler_core::gate scheduler_core::rate_gate() const
+{
+    if (!budget_ || *budget_ > 0)
+        return {};
+    if (reset_local_)
+        return {false, reset_local_};
+    return {false, stall_until_}; // empty: until a reply arrives
+}
+
+CARCHECK_DECL scheduler_core::gate scheduler_core::combined_gate() const
+{
+    const gate rate = rate_gate();
+    bool open = rate.open;
+    bool wait_outcome = !rate.open && !rate.until;
+    std::optional<sched_time> until = rate.open ? std::nullopt : rate.until;
+    if (opts_.max_in_flight && in_flight_ >= *opts_.max_in_flight) {
+        open = false;
+        wait_outcome = true;
+    }
+    // The epsilon absorbs rounding of the refill; the wake-up time is rounded up.
+    if (opts_.requests_per_second && tokens_ < 1.0 - 1e-9) {
+        open = false;
+        const std::chrono::duration<double> need{(1.0 - tokens_) / *opts_.requests_per_second};
+        const sched_time t = bucket_time_ + std::chrono::ceil<sched_time::duration>(need);
+        until = until ? std::max(*until, t) : t;
+    }
+    if (open)
+        return {};
+    if (wait_outcome)
+        return {false, std::nullopt};
+    return {false, until};
+}
+
+CARCHECK_DECL const scheduler_core::queue_key* scheduler_core::candidate() const
+{
+    if (!ready_.empty())
+        return &*ready_.begin();
+    if (!waiting_space_.empty()) // only with max_queue == 0
+        return &*waiting_space_.begin();
+    return nullptr;
+}
+
+CARCHECK_DECL void scheduler_core::send(request_id, record& r)
+{
+    r.state = where::in_flight;
+    ++r.attempts;
+    ++in_flight_;
+    ++c_.sent;
+    if (budget_)
+        --*budget_;
+    if (opts_.requests_per_second)
+        tokens_ -= 1.0;
+}
+
+CARCHECK_DECL void scheduler_core::unqueue(request_id id, record& r)
+{
+    const queue_key k{static_cast<std::uint8_t>(r.prio), id};
+    switch (r.state) {
+    case where::ready: ready_.erase(k); break;
+    case where::waiting_space: waiting_space_.erase(k); break;
+    case where::delayed:
+        delayed_.erase({r.delayed_until, id});
+        if (r.held_by_rate_limit)
+            --delayed_held_;
+        break;
+    default: return;
+    }
+    r.held_by_rate_limit = false;
+    r.state = where::idle;
+}
+
+CARCHECK_DECL void scheduler_core::fail_waiting(error_code ec)
+{
+    auto fail = [&](request_id id) {
+        record& r = records_.at(id);
+        r.state = where::idle;
+        r.held_by_rate_limit = false;
+        ++c_.failed;
+        events_.push_back({id, ec});
+    };
+    for (const auto& k : ready_)
+        fail(k.second);
+    for (const auto& k : waiting_space_)
+        fail(k.second);
+    for (const auto& d : delayed_)
+        fail(d.second);
+    ready_.clear();
+    waiting_space_.clear();
+    delayed_.clear();
+    delayed_held_ = 0;
+}
+
+CARCHECK_DECL admit_result scheduler_core::request(sched_time now, request_id id)
+{
+    advance(now);
+    const auto it = records_.find(id);
+    if (it == records_.end() || it->second.state != where::idle) {
+        settle(now);
+        return {admit_result::failed, error::invalid_argument};
+    }
+    record& r = it->second;
+    const bool retry = r.attempts > 0;
+    if (!r.counted) {
+        r.counted = true;
+        ++c_.submitted;
+    }
+    if (closed_ || exhausted_) {
+        ++c_.failed;
+        r.not_before.reset();
+        settle(now);
+        return {admit_result::failed, closed_ ? error::client_closed : error::monthly_limit};
+    }
+    if (r.not_before && *r.not_before > now) {
+        r.state = where::delayed;
+        r.delayed_until = *r.not_before;
+        r.not_before.reset();
+        delayed_.insert({r.delayed_until, id});
+        if (r.held_by_rate_limit)
+            ++delayed_held_;
+        settle(now);
+        return {admit_result::queued, {}};
+    }
+    r.not_before.reset();
+    r.held_by_rate_limit = false;
+    const queue_key key{static_cast<std::uint8_t>(r.prio), id};
+    const queue_key* head = candidate();
+    if ((!head || key < *head) && combined_gate().open) {
+        send(id, r);
+        settle(now);
+        return {admit_result::send_now, {}};
+    }
+    // Retries were admitted once already: never refuse them for lack of space.
+    if (!retry && ready_.size() + delayed_.size() >= opts_.max_queue) {
+        if (opts_.fail_when_full) {
+            ++c_.failed;
+            ++c_.rejected_queue_full;
+            settle(now);
+            return {admit_result::failed, error::queue_full};
+        }
+        r.state = where::waiting_space;
+        waiting_space_.insert(key);
+        settle(now);
+        return {admit_result::queued, {}};
+    }
+    r.state = where::ready;
+    ready_.insert(key);
+    settle(now);
+    return {admit_result::queued, {}};
+}
+
+CARCHECK_DECL bool scheduler_core::cancel(sched_time now, request_id id)
+{
+    advance(now);
+    const auto it = records_.find(id);
+    bool removed = false;
+    if (it != records_.end()) {
+        const where w = it->second.state;
+        if (w == where::ready || w == where::waiting_space || w == where::delayed) {
+            unqueue(id, it->second);
+            ++c_.cancelled;
+            removed = true;
+        }
+    }
+    settle(now);
+    return removed;
+}
+
+CARCHECK_DECL void scheduler_core::release(sched_time now, request_id id) noexcept
+{
+    try {
+        advance(now);
+        const auto it = records_.find(id);
+        if (it != records_.end()) {
+            record& r = it->second;
+            if (r.state == where::in_flight) {
+                --in_flight_;
+                ++c_.cancelled;
+            } else if (r.state != where::idle || r.not_before) {
+                unqueue(id, r); // (no-op for a retry not yet requested)
+                ++c_.cancelled;
+            }
+            records_.erase(it);
+        }
+        settle(now);
+    } catch (...) {
+        // Only allocation can fail here; the record is gone either way.
+    }
+}
+
+CARCHECK_DECL void scheduler_core::learn_offset(sched_time server_date, sched_time received)
+{
+    // Every sample underestimates the true offset: Date is truncated to the second and was
+    // written before the reply travelled. So keep the largest sample; one more than a
+    // second below it can only mean a clock was stepped, and starts over.
+    const auto sample = std::chrono::duration_cast<std::chrono::nanoseconds>(server_date - received);
+    if (!offset_ || sample > *offset_ || sample < *offset_ - std::chrono::seconds{1})
+        offset_ = sample;
+}
+
+CARCHECK_DECL sched_time scheduler_core::reset_to_local(sched_time now, std::int64_t epoch) const
+{
+    const auto off = clock_offset();
+    const sched_time cap = now + opts_.max_reset_wait;
+    const std::int64_t server_now_s =
+        std::chrono::floor<std::chrono::seconds>((now + off).time_since_epoch()).count();
+    const std::int64_t cap_s =
+        std::chrono::duration_cast<std::chrono::seconds>(opts_.max_reset_wait).count() + 2;
+    if (epoch > server_now_s + cap_s) // also keeps the conversion below from overflowing
+        return cap;
+    const sched_time local = sched_time{std::chrono::duration_cast<sched_time::duration>(
+                                 std::chrono::seconds{epoch})} -
+                             std::chrono::duration_cast<sched_time::duration>(off) +
+                             opts_.reset_margin;
+    return std::min(local, cap);
+}
+
+CARCHECK_DECL void scheduler_core::apply_rate_limit(sched_time now, const rate_limit_info& info, bool refused)
+{
+    if (info.limit)
+        limit_ = info.limit;
+    if (refused) {
+        // A 403 says the window is spent, whatever Remaining says.
+        budget_ = std::min<std::int64_t>(budget_.value_or(0), 0);
+        last_remaining_ = 0;
+        if (info.reset_epoch && !(window_epoch_ && *info.reset_epoch < *window_epoch_)) {
+            const sched_time local = reset_to_local(now, *info.reset_epoch);
+            if (local > now) {
+                window_epoch_ = *info.reset_epoch;
+                window_over_ = false;
+                reset_local_ = local;
+                return;
+            }
+            // Refused although its reset has passed by our reckoning: the offset is off.
+        }
+        // No usable reset: keep one we still wait for; otherwise on_outcome() holds
+        // everything for the retry's back-off.
+        if (reset_local_ && *reset_local_ <= now)
+            reset_local_.reset();
+        return;
+    }
+    if (!info.remaining)
+        return;
+    const std::int64_t remaining = *info.remaining;
+    // Requests still in flight may not have been counted in this reply yet: assume each
+    // will take one more.
+    const std::int64_t others = static_cast<std::int64_t>(in_flight_);
+    if (!info.reset_epoch) {
+        // No window id: trust the newest count and keep the reset we knew.
+        budget_ = remaining - others;
+        last_remaining_ = remaining;
+        return;
+    }
+    const std::int64_t epoch = *info.reset_epoch;
+    if (window_epoch_ &&
+        (epoch < *window_epoch_ ||
+         (epoch == *window_epoch_ && (window_over_ || (last_remaining_ && remaining > *last_remaining_)))))
+        return; // a window we already left, or a reply overtaken by a newer one
+    window_epoch_ = epoch;
+    const sched_time local = reset_to_local(now, epoch);
+    if (local <= now) {
+        window_over_ = true; // the reply is about a window that has already reset
+        return;
+    }
+    window_over_ = false;
+    last_remaining_ = remaining;
+    budget_ = remaining - others;
+    reset_local_ = local;
+}
+
+CARCHECK_DECL retry_decision scheduler_core::give_up(error_code ec)
+{
+    ++c_.failed;
+    retry_decision d;
+    d.ec = ec;
+    return d;
+}
+
+CARCHECK_DECL retry_decision scheduler_core::try_retry(sched_time now, request_id, record& r, retry_reason why,
+                                         const attempt_outcome& o, error_code final_ec)
+{
+    if (closed_)
+        return give_up(error::client_closed);
+    if (exhausted_)
+        return give_up(error::monthly_limit);
+    retry_context ctx;
+    ctx.reason = why;
+    ctx.attempts = r.attempts;
+    ctx.outcome = &o;
+    if (why == retry_reason::rate_limited && reset_local_)
+        ctx.until_reset = std::max(std::chrono::duration_cast<std::chrono::nanoseconds>(*reset_local_ - now),
+                                   std::chrono::nanoseconds{0});
+    auto delay = opts_.retry->next_delay(ctx);
+    if (!delay)
+        return give_up(final_ec);
+    *delay = std::max(*delay, std::chrono::nanoseconds{0});
+    r.not_before = now + std::chrono::duration_cast<sched_time::duration>(*delay);
+    r.held_by_rate_limit = why == retry_reason::rate_limited;
+    if (why == retry_reason::rate_limited)
+        ++c_.retried_rate_limited;
+    else
+        ++c_.retried_transport;
+    retry_decision d;
+    d.retry = true;
+    d.delay = *delay;
+    d.ec = final_ec;
+    return d;
+}
+
+CARCHECK_DECL retry_decision scheduler_core::on_outcome(sched_time now, request_id id,
+                                                        const attempt_outcome& o)
+{
+    advance(now);
+    const auto it = records_.find(id);
+    if (it == records_.end() || it->second.state != where::in_flight) {
+        settle(now);
+        retry_decision d;
+        d.ec = error::invalid_argument;
+        return d;
+    }
+    record& r = it->second;
+    r.state = where::idle;
+    --in_flight_;
+
+    if (o.rate_limit.server_date)
+        learn_offset(*o.rate_limit.server_date, o.received_at.value_or(now));
+    if (o.credits_used)
+        c_.credits_used = o.credits_used;
+    if (o.credits_total)
+        c_.credits_total = o.credits_total;
+    if (c_.credits_used && c_.credits_total)
+        c_.credits_remaining = *c_.credits_total - *c_.credits_used;
+
+    const unsigned status = o.http_status;
+    const bool ok_status = status >= 200 && status < 300;
+    const error_code final_ec = o.ec ? o.ec : (status == 0 || ok_status ? error_code{} : error_from_status(status));
+    apply_rate_limit(now, o.rate_limit, status == 403);
+
+    retry_decision d;
+    if (status == 402) {
+        ++c_.responses_402;
+        exhausted_ = true;
+        fail_waiting(error::monthly_limit);
+        d = give_up(error::monthly_limit);
+    } else if (status == 403) {
+        ++c_.responses_403; // refused unprocessed: always safe to repeat
+        d = try_retry(now, id, r, retry_reason::rate_limited, o, final_ec ? final_ec : error_code{error::rate_limited});
+        // Reset unknown: hold every request for this back-off, not just the refused one.
+        if (d.retry && !reset_local_)
+            reset_local_ = now + std::chrono::duration_cast<sched_time::duration>(d.delay);
+    } else if (!final_ec) {
+        ++c_.succeeded;
+    } else if (final_ec == boost::system::errc::operation_canceled) {
+        ++c_.cancelled;
+        d.ec = final_ec;
+    } else if (final_ec == error::timeout) {
+        d = give_up(final_ec); // the server may still be working on it
+    } else {
+        // Repeat only what the server cannot have processed (credits are money): nothing
+        // of a reply arrived and it never got the whole request (or repeating is free).
+        const bool answered = status != 0 || o.response_bytes_received;
+        const bool safe = !answered && (!o.request_fully_written || o.idempotent);
+        d = safe ? try_retry(now, id, r, retry_reason::transport, o, final_ec) : give_up(final_ec);
+    }
+    settle(now);
+    return d;
+}
+
+CARCHECK_DECL std::optional<core_event> scheduler_core::next_event(sched_time now)
+{
+    advance(now);
+    if (!events_.empty()) {
+        const core_event e = events_.front();
+        events_.pop_front();
+        return e;
+    }
+    const queue_key* head = candidate();
+    if (head && combined_gate().open) {
+        const request_id id = head->second;
+        record& r = records_.at(id);
+        unqueue(id, r);
+        send(id, r);
+        settle(now);
+        return core_event{id, {}};
+    }
+    settle(now);
+    return std::nullopt;
+}
+
+CARCHECK_DECL std::optional<sched_time> scheduler_core::next_wakeup(sched_time now) const
+{
+    if (!events_.empty())
+        return now;
+    std::optional<sched_time> w;
+    if (candidate()) {
+        const gate g = combined_gate();
+        if (g.open)
+            w = now;
+        else if (g.until)
+            w = std::max(*g.until, now);
+    }
+    if (!delayed_.empty())
+        w = w ? std::min(*w, delayed_.begin()->first) : delayed_.begin()->first;
+    return w;
+}
+
+CARCHECK_DECL void scheduler_core::reset_credits_exhausted(sched_time now)
+{
+    advance(now);
+    exhausted_ = false;
+    settle(now);
+}
+
+CARCHECK_DECL void scheduler_core::close(sched_time now)
+{
+    advance(now);
+    closed_ = true;
+    fail_waiting(error::client_closed);
+    settle(now);
+}
+
+CARCHECK_DECL scheduler_counters scheduler_core::counters(sched_time now) const
+{
+    scheduler_counters c = c_;
+    if (started_ && now > last_) {
+        const std::size_t held =
+            delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
+        c.throttled_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_) *
+                            static_cast<std::int64_t>(held);
+    }
+    c.credits_exhausted = exhausted_;
+    c.queue_length = ready_.size() + waiting_space_.size() + delayed_.size();
+    c.in_flight = in_flight_;
+    c.rate_limit = limit_;
+    c.rate_remaining = budget_;
+    return c;
+}
+
+} // namespace carcheck::detail
+
+#endif
