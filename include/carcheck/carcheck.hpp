@@ -11,6 +11,8 @@
 #include <carcheck/model.hpp>
 #include <carcheck/options.hpp>
 #include <carcheck/rate_limit.hpp>
+#include <carcheck/retry_policy.hpp>
+#include <carcheck/scheduler.hpp>
 #include <carcheck/with_diagnostics.hpp>
 
 #endif

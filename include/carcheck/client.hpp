@@ -12,6 +12,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <cstddef>
 #include <filesystem>
@@ -119,8 +120,20 @@ public:
     /// Fails queued and in-flight operations and closes every connection. Idempotent.
     CARCHECK_DECL void close();
 
-    /// Connection counters (see pool_counters).
+    /// Connection counters (see pool_counters). Like scheduling_counters(), read them on
+    /// the thread running the io_context, or from any thread with the io_context stopped;
+    /// with several threads, dispatch the call to strand_executor().
     CARCHECK_DECL pool_counters connection_counters() const;
+
+    /// Admission counters: sent, retried by reason, throttled time, 402/403 seen, credits.
+    CARCHECK_DECL scheduler_counters scheduling_counters() const;
+
+    /// Accepts requests again after a 402 made every request fail with monthly_limit
+    /// (call it once the plan has credits again). Thread-safe.
+    CARCHECK_DECL void reset_credits_exhausted();
+
+    /// The strand all of the client's state lives on.
+    CARCHECK_DECL asio::strand<asio::any_io_executor> strand_executor() const noexcept;
 
 private:
     using config_handler = asio::any_completion_handler<void(error_code, config)>;

@@ -2,6 +2,7 @@
 #define CARCHECK_OPTIONS_HPP
 
 #include <carcheck/config.hpp>
+#include <carcheck/scheduler_options.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -44,6 +45,10 @@ struct client_options {
     /// Replies larger than this fail with error::response_too_large. With return_image=1
     /// the reply carries the whole image in base64, hence the generous default.
     std::size_t max_response_bytes = 64u * 1024u * 1024u;
+    /// Admission of requests: rate-limit throttling, optional client-side caps, queue
+    /// bound, retry policy (see carcheck::scheduler). The defaults follow the server's
+    /// X-RateLimit-* headers and retry 403s and safe transport failures up to 3 attempts.
+    scheduler_options scheduling{};
 };
 
 /// Per-request parameters of the recognize operations (query parameters of the API).

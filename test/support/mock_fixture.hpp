@@ -68,6 +68,11 @@ inline fs::path write_file(const fs::path& p, const std::string& bytes)
     return p;
 }
 
+template <class T>
+struct is_awaitable : std::false_type {};
+template <class T, class E>
+struct is_awaitable<asio::awaitable<T, E>> : std::true_type {};
+
 struct mock_fixture {
     carcheck::mock::server server;
     asio::io_context ioc;
@@ -127,6 +132,15 @@ struct mock_fixture {
                 std::rethrow_exception(error);
             return std::move(*value);
         }
+    }
+
+    /// Runs a deferred operation (the client's default token, or as_tuple(deferred)) to
+    /// completion: its result, or an exception for an error when the signature has one.
+    template <class Op>
+        requires(!is_awaitable<std::decay_t<Op>>::value)
+    auto run(Op op)
+    {
+        return run(std::move(op)(asio::use_awaitable));
     }
 
     void drive(const bool& done)

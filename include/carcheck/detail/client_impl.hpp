@@ -3,8 +3,16 @@
 
 #include <carcheck/client.hpp>
 #include <carcheck/detail/pool_impl.hpp>
+#include <carcheck/scheduler.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/beast/http/empty_body.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <optional>
 
 #include <string>
 #include <string_view>
@@ -22,9 +30,10 @@ class client_impl {
 public:
     CARCHECK_DECL client_impl(boost::asio::any_io_executor ex, client_options opts);
 
-    /// Sends `req` through the pool, retrying once on a reused connection that the server
-    /// had closed when that is provably safe; fills `diag`; never lets a half-used
-    /// connection back into the pool.
+    /// Sends `req`: waits for the scheduler's admission, exchanges it on a pooled
+    /// connection, reports the outcome and repeats while the scheduler asks for a retry.
+    /// The reply of the last attempt (any status) or its transport error is returned;
+    /// `diag` is filled; a half-used connection never goes back into the pool.
     template <class Body>
     boost::asio::awaitable<raw_reply> send(op_state& st, diagnostics& diag, http::request<Body>& req,
                                            bool idempotent);
@@ -50,13 +59,46 @@ public:
     const strand_type& strand() const noexcept { return pool_.impl()->strand(); }
     pool_impl& pool() noexcept { return *pool_.impl(); }
     connection_pool& public_pool() noexcept { return pool_; }
+    carcheck::scheduler& scheduler() noexcept { return scheduler_; }
     const client_options& options() const noexcept { return opts_; }
 
 private:
+    /// One attempt: a pooled connection and one exchange on it. A reused keep-alive
+    /// connection that the server had closed is replaced once, within the same attempt,
+    /// when the server cannot have processed the request.
+    template <class Body>
+    boost::asio::awaitable<exchange_result> attempt(op_state& st, http::request<Body>& req, bool idempotent,
+                                                    std::string& failure);
+
     client_options opts_;
     endpoint ep_;
     connection_pool pool_;
+    carcheck::scheduler scheduler_;
 };
+
+/// credits_monthly_used / credits_monthly_total of a 200 reply, read without a full parse
+/// (the typed parse happens later, in the operation). Both are top-level integers in the
+/// spec's reply and no nested object has members of these names.
+inline std::optional<std::int64_t> find_json_integer(std::string_view body, std::string_view key)
+{
+    std::string pattern;
+    pattern.reserve(key.size() + 2);
+    pattern += '"';
+    pattern += key;
+    pattern += '"';
+    auto pos = body.find(pattern);
+    if (pos == std::string_view::npos)
+        return std::nullopt;
+    pos += pattern.size();
+    while (pos < body.size() && (body[pos] == ' ' || body[pos] == ':' || body[pos] == '\t' || body[pos] == '\n' ||
+                                 body[pos] == '\r'))
+        ++pos;
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(body.data() + pos, body.data() + body.size(), v);
+    if (ec != std::errc{} || (end != body.data() + body.size() && (*end == '.' || *end == 'e' || *end == 'E')))
+        return std::nullopt;
+    return v;
+}
 
 template <class Body>
 void client_impl::set_common_fields(http::request<Body>& req) const
@@ -68,44 +110,90 @@ void client_impl::set_common_fields(http::request<Body>& req) const
 }
 
 template <class Body>
-boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& diag,
-                                                    http::request<Body>& req, bool idempotent)
+boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http::request<Body>& req,
+                                                             bool idempotent, std::string& failure)
 {
-    raw_reply out;
-    for (int attempt = 0;; ++attempt) {
+    for (int round = 0;; ++round) {
+        exchange_result r;
         if (st.cancelled) {
-            out.ec = boost::asio::error::operation_aborted;
-            co_return out;
+            r.ec = boost::asio::error::operation_aborted;
+            co_return r;
         }
         auto acquired = co_await pool().acquire(&st);
         if (acquired.ec) {
-            out.ec = acquired.ec;
-            diag.client_message = redact(std::move(acquired.failure));
-            co_return out;
+            r.ec = acquired.ec;
+            failure = std::move(acquired.failure);
+            co_return r;
         }
         http_connection* conn = acquired.conn;
         const bool reused = conn->exchanges > 0;
-        ++diag.attempts;
         st.active = conn;
-        exchange_result r = co_await conn->exchange(req, opts_.max_response_bytes, opts_.timeouts.request);
+        r = co_await conn->exchange(req, opts_.max_response_bytes, opts_.timeouts.request);
         st.active = nullptr;
         pool().release(conn, r.reusable && !st.cancelled);
         if (st.cancelled) {
-            out.ec = boost::asio::error::operation_aborted;
-            co_return out;
+            r.ec = boost::asio::error::operation_aborted;
+            co_return r;
         }
-        if (!r.ec) {
-            out.response = std::move(r.response);
-            co_return out;
-        }
-        // A kept-alive connection the server closed just as we used it: resend only when
-        // the server cannot have processed the request (it never got all of it), or the
-        // request is free to repeat (GET /config).
+        // A kept-alive connection the server closed just as we used it: resend at once only
+        // when the server cannot have processed the request (it never got all of it), or the
+        // request is free to repeat (GET /config). Body errors (file changed) are final.
         const bool safe = !r.response_started && (!r.request_fully_written || idempotent);
-        if (reused && safe && attempt == 0 && r.ec.category() != error_category())
+        if (r.ec && reused && safe && round == 0 && r.ec.category() != error_category())
             continue;
-        out.ec = r.ec;
-        diag.client_message = redact(std::move(r.failure));
+        if (r.ec)
+            failure = std::move(r.failure);
+        co_return r;
+    }
+}
+
+template <class Body>
+boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& diag,
+                                                    http::request<Body>& req, bool idempotent)
+{
+    namespace net = boost::asio;
+    raw_reply out;
+    auto ticket = scheduler_.make_ticket();
+    for (;;) {
+        auto [admit_ec] = co_await scheduler_.async_admit(
+            ticket, net::bind_cancellation_slot(st.admission.slot(), net::as_tuple(net::deferred)));
+        if (st.cancelled)
+            admit_ec = net::error::operation_aborted;
+        if (admit_ec) {
+            out.ec = admit_ec;
+            if (admit_ec == error::monthly_limit)
+                diag.client_message = "not sent: the monthly credits are spent (an earlier reply was 402)";
+            else if (admit_ec == error::queue_full)
+                diag.client_message = "not sent: the request queue is full";
+            co_return out;
+        }
+        ++diag.attempts;
+        std::string failure;
+        exchange_result r = co_await attempt(st, req, idempotent, failure);
+
+        attempt_outcome o;
+        o.ec = r.ec;
+        o.idempotent = idempotent;
+        o.request_fully_written = r.request_fully_written;
+        o.response_bytes_received = r.response_started;
+        if (!r.ec) {
+            o.http_status = r.response.result_int();
+            o.rate_limit = parse_rate_limit(r.response.base());
+            o.received_at = std::chrono::system_clock::now();
+            if (o.http_status == 200) {
+                o.credits_used = find_json_integer(r.response.body(), "credits_monthly_used");
+                o.credits_total = find_json_integer(r.response.body(), "credits_monthly_total");
+            }
+        }
+        const retry_decision d = scheduler_.on_outcome(ticket, o);
+        if (d.retry && !st.cancelled)
+            continue;
+        if (r.ec) {
+            out.ec = st.cancelled ? error_code(net::error::operation_aborted) : r.ec;
+            diag.client_message = redact(std::move(failure));
+        } else {
+            out.response = std::move(r.response);
+        }
         co_return out;
     }
 }

@@ -66,10 +66,22 @@ inline endpoint checked_endpoint(const client_options& opts)
     return ep;
 }
 
+/// The scheduler admits no more requests than the pool has connections, so that a request
+/// is held by the scheduler (which knows the rate-limit window) rather than admitted and
+/// then parked in the pool's queue while the window runs out.
+inline scheduler_options scheduling_for(const client_options& opts)
+{
+    scheduler_options s = opts.scheduling;
+    if (!s.max_in_flight)
+        s.max_in_flight = opts.max_connections;
+    return s;
+}
+
 CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options opts)
     : opts_(std::move(opts)), ep_(checked_endpoint(opts_)),
       pool_(std::move(ex), ep_, pool_options{opts_.max_connections, opts_.timeouts},
-            ep_.tls ? make_tls_context(opts_.tls) : nullptr)
+            ep_.tls ? make_tls_context(opts_.tls) : nullptr),
+      scheduler_(pool_.impl()->strand(), scheduling_for(opts_))
 {
 }
 
@@ -222,12 +234,32 @@ CARCHECK_DECL client::executor_type client::get_executor() const noexcept
 
 CARCHECK_DECL void client::close()
 {
-    impl_->public_pool().close();
+    auto impl = impl_;
+    asio::dispatch(impl->strand(), [impl] {
+        impl->scheduler().close();
+        impl->public_pool().close();
+    });
 }
 
 CARCHECK_DECL pool_counters client::connection_counters() const
 {
     return impl_->public_pool().counters();
+}
+
+CARCHECK_DECL scheduler_counters client::scheduling_counters() const
+{
+    return impl_->scheduler().counters();
+}
+
+CARCHECK_DECL void client::reset_credits_exhausted()
+{
+    auto impl = impl_;
+    asio::dispatch(impl->strand(), [impl] { impl->scheduler().reset_credits_exhausted(); });
+}
+
+CARCHECK_DECL asio::strand<asio::any_io_executor> client::strand_executor() const noexcept
+{
+    return impl_->strand();
 }
 
 CARCHECK_DECL void client::start_get_config(diagnostics* diag, config_handler h)

@@ -1,0 +1,482 @@
+#ifndef CARCHECK_IMPL_MODEL_IPP
+#define CARCHECK_IMPL_MODEL_IPP
+
+#include <carcheck/model.hpp>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parser.hpp>
+#include <boost/json/value.hpp>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <exception>
+#include <limits>
+#include <new>
+#include <system_error>
+#include <utility>
+
+namespace carcheck {
+namespace detail {
+namespace model {
+
+namespace json = boost::json;
+
+/// Walks a parsed document into the result structs and keeps the JSON path of the member it
+/// is reading, so that a failure can name it. Reading functions return false after fail().
+class reader {
+public:
+    explicit reader(std::string& detail) noexcept : detail_(detail) {}
+    reader(const reader&) = delete;
+    reader& operator=(const reader&) = delete;
+
+    /// Enters a member or an array element for the lifetime of the scope.
+    class scope {
+    public:
+        scope(reader& r, std::string_view key) noexcept : r_(r) { r_.push({key, 0}); }
+        scope(reader& r, std::size_t index) noexcept : r_(r) { r_.push({{}, index}); }
+        scope(const scope&) = delete;
+        scope& operator=(const scope&) = delete;
+        ~scope() { --r_.depth_; }
+
+    private:
+        reader& r_;
+    };
+
+    /// Records "<path>: <what>" as the detail; always returns false.
+    bool fail(std::string_view what)
+    {
+        std::string text;
+        const std::size_t depth = depth_ < path_.size() ? depth_ : path_.size();
+        for (std::size_t i = 0; i < depth; ++i) {
+            const segment& s = path_[i];
+            if (s.key.data() != nullptr) {
+                if (!text.empty())
+                    text += '.';
+                text += s.key;
+            } else {
+                text += '[';
+                text += std::to_string(s.index);
+                text += ']';
+            }
+        }
+        if (text.empty())
+            text = "top level";
+        text += ": ";
+        text += what;
+        detail_ = std::move(text);
+        return false;
+    }
+
+    /// fail("expected <what>, got <kind of v>").
+    bool expected(std::string_view what, const json::value& v)
+    {
+        std::string text = "expected ";
+        text += what;
+        text += ", got ";
+        text += kind_name(v);
+        return fail(text);
+    }
+
+    static const char* kind_name(const json::value& v) noexcept
+    {
+        switch (v.kind()) {
+        case json::kind::null: return "null";
+        case json::kind::bool_: return "boolean";
+        case json::kind::int64:
+        case json::kind::uint64:
+        case json::kind::double_: return "number";
+        case json::kind::string: return "string";
+        case json::kind::array: return "array";
+        case json::kind::object: return "object";
+        }
+        return "unknown";
+    }
+
+private:
+    struct segment {
+        std::string_view key; // data() == nullptr: an array index
+        std::size_t index;
+    };
+
+    void push(segment s) noexcept
+    {
+        // The structs nest five levels deep at most; deeper paths are cut, never overrun.
+        if (depth_ < path_.size())
+            path_[depth_] = s;
+        ++depth_;
+    }
+
+    std::array<segment, 12> path_{};
+    std::size_t depth_ = 0;
+    std::string& detail_;
+};
+
+// Scalars -------------------------------------------------------------------------------
+
+inline bool read(reader& r, const json::value& v, std::string& out)
+{
+    if (const json::string* s = v.if_string()) {
+        out.assign(s->data(), s->size());
+        return true;
+    }
+    return r.expected("a string", v);
+}
+
+inline bool read(reader& r, const json::value& v, double& out)
+{
+    switch (v.kind()) {
+    case json::kind::double_: out = v.get_double(); return true;
+    case json::kind::int64: out = static_cast<double>(v.get_int64()); return true;
+    case json::kind::uint64: out = static_cast<double>(v.get_uint64()); return true;
+    default: return r.expected("a number", v);
+    }
+}
+
+template <class Int>
+bool read_integer(reader& r, const json::value& v, Int& out)
+{
+    switch (v.kind()) {
+    case json::kind::int64:
+        if (!std::in_range<Int>(v.get_int64()))
+            return r.fail("integer out of range");
+        out = static_cast<Int>(v.get_int64());
+        return true;
+    case json::kind::uint64:
+        if (!std::in_range<Int>(v.get_uint64()))
+            return r.fail("integer out of range");
+        out = static_cast<Int>(v.get_uint64());
+        return true;
+    case json::kind::double_: {
+        // 12.0 is an integer written as a number; 12.5 is not.
+        const double d = v.get_double();
+        constexpr double lowest = static_cast<double>(std::numeric_limits<Int>::min()); // -2^(N-1)
+        if (!(d >= lowest && d < -lowest))
+            return r.fail("integer out of range");
+        if (std::trunc(d) != d)
+            return r.fail("expected an integer, got a number with a fraction");
+        out = static_cast<Int>(d);
+        return true;
+    }
+    default: return r.expected("an integer", v);
+    }
+}
+
+inline bool read(reader& r, const json::value& v, int& out) { return read_integer(r, v, out); }
+inline bool read(reader& r, const json::value& v, long& out) { return read_integer(r, v, out); }
+inline bool read(reader& r, const json::value& v, long long& out) { return read_integer(r, v, out); }
+
+/// A label that the spec types as a string but shows as a number (orientation: 45).
+inline bool read_label(reader& r, const json::value& v, std::string& out)
+{
+    switch (v.kind()) {
+    case json::kind::int64: out = std::to_string(v.get_int64()); return true;
+    case json::kind::uint64: out = std::to_string(v.get_uint64()); return true;
+    case json::kind::double_: {
+        char buf[64];
+        const auto res = std::to_chars(buf, buf + sizeof buf, v.get_double());
+        if (res.ec != std::errc{})
+            return r.fail("number not representable as a label");
+        out.assign(buf, res.ptr);
+        return true;
+    }
+    default: return read(r, v, out);
+    }
+}
+
+// Structs (declared first so the templates below find them) ------------------------------
+
+bool read(reader& r, const json::value& v, coordinate& out);
+bool read(reader& r, const json::value& v, region_of_interest& out);
+bool read(reader& r, const json::value& v, plate_candidate& out);
+bool read(reader& r, const json::value& v, vehicle_candidate& out);
+bool read(reader& r, const json::value& v, vehicle_details& out);
+bool read(reader& r, const json::value& v, plate_details& out);
+bool read(reader& r, const json::value& v, detected_vehicle& out);
+bool read(reader& r, const json::value& v, processing_times& out);
+bool read(reader& r, const json::value& v, recognition& out);
+bool read(reader& r, const json::value& v, country& out);
+bool read(reader& r, const json::value& v, vehicle_labels& out);
+bool read(reader& r, const json::value& v, config& out);
+bool read(reader& r, const json::value& v, error_body& out);
+
+// Containers ------------------------------------------------------------------------------
+
+template <class T, class Element>
+bool read_array(reader& r, const json::value& v, std::vector<T>& out, Element element)
+{
+    const json::array* a = v.if_array();
+    if (a == nullptr)
+        return r.expected("an array", v);
+    out.clear();
+    out.resize(a->size());
+    for (std::size_t i = 0; i < a->size(); ++i) {
+        reader::scope s(r, i);
+        if (!element(r, (*a)[i], out[i]))
+            return false;
+    }
+    return true;
+}
+
+template <class T>
+bool read(reader& r, const json::value& v, std::vector<T>& out)
+{
+    return read_array(r, v, out, [](reader& r, const json::value& e, T& t) { return read(r, e, t); });
+}
+
+template <class T>
+bool read(reader& r, const json::value& v, std::optional<T>& out)
+{
+    out.emplace();
+    return read(r, v, *out);
+}
+
+// Members ---------------------------------------------------------------------------------
+
+/// The object of a struct, or nullptr after failing.
+inline const json::object* object_of(reader& r, const json::value& v)
+{
+    const json::object* o = v.if_object();
+    if (o == nullptr)
+        r.expected("an object", v);
+    return o;
+}
+
+/// Calls `f(value)` inside the member's scope. An absent member is an error only when it is
+/// required; null counts as absent for optional members.
+template <class F>
+bool with_member(reader& r, const json::object& o, std::string_view key, bool required, F&& f)
+{
+    const json::value* v = o.if_contains(key);
+    if (v == nullptr || (v->is_null() && !required)) {
+        if (v == nullptr && required) {
+            reader::scope s(r, key);
+            return r.fail("missing required member");
+        }
+        return true;
+    }
+    reader::scope s(r, key);
+    return f(*v);
+}
+
+template <class T>
+bool member(reader& r, const json::object& o, std::string_view key, T& out)
+{
+    return with_member(r, o, key, false, [&](const json::value& v) { return read(r, v, out); });
+}
+
+template <class T>
+bool required_member(reader& r, const json::object& o, std::string_view key, T& out)
+{
+    return with_member(r, o, key, true, [&](const json::value& v) { return read(r, v, out); });
+}
+
+// Struct readers --------------------------------------------------------------------------
+
+inline bool read(reader& r, const json::value& v, coordinate& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && member(r, *o, "x", out.x) && member(r, *o, "y", out.y);
+}
+
+inline bool read(reader& r, const json::value& v, region_of_interest& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && member(r, *o, "x", out.x) && member(r, *o, "y", out.y) && member(r, *o, "width", out.width) &&
+           member(r, *o, "height", out.height);
+}
+
+inline bool read(reader& r, const json::value& v, plate_candidate& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && required_member(r, *o, "plate", out.plate) && member(r, *o, "confidence", out.confidence) &&
+           member(r, *o, "matches_template", out.matches_template);
+}
+
+inline bool read_vehicle_candidate(reader& r, const json::value& v, vehicle_candidate& out, bool numeric_name)
+{
+    const json::object* o = object_of(r, v);
+    return o &&
+           with_member(r, *o, "name", true,
+                       [&](const json::value& n) { return numeric_name ? read_label(r, n, out.name) : read(r, n, out.name); }) &&
+           member(r, *o, "confidence", out.confidence);
+}
+
+inline bool read(reader& r, const json::value& v, vehicle_candidate& out)
+{
+    return read_vehicle_candidate(r, v, out, false);
+}
+
+inline bool read(reader& r, const json::value& v, vehicle_details& out)
+{
+    const json::object* o = object_of(r, v);
+    auto orientation = [&](const json::value& a) {
+        return read_array(r, a, out.orientation, [](reader& r, const json::value& e, vehicle_candidate& c) {
+            return read_vehicle_candidate(r, e, c, true);
+        });
+    };
+    return o && member(r, *o, "body_type", out.body_type) && member(r, *o, "color", out.color) &&
+           member(r, *o, "make", out.make) && member(r, *o, "make_model", out.make_model) &&
+           with_member(r, *o, "orientation", false, orientation) && member(r, *o, "year", out.year);
+}
+
+inline bool read(reader& r, const json::value& v, plate_details& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && required_member(r, *o, "plate", out.plate) && member(r, *o, "confidence", out.confidence) &&
+           member(r, *o, "matches_template", out.matches_template) &&
+           member(r, *o, "plate_index", out.plate_index) && member(r, *o, "region", out.region) &&
+           member(r, *o, "region_confidence", out.region_confidence) &&
+           member(r, *o, "processing_time_ms", out.processing_time_ms) &&
+           member(r, *o, "requested_topn", out.requested_topn) && member(r, *o, "coordinates", out.coordinates) &&
+           member(r, *o, "candidates", out.candidates) && member(r, *o, "vehicle", out.vehicle) &&
+           member(r, *o, "vehicle_region", out.vehicle_region);
+}
+
+inline bool read(reader& r, const json::value& v, detected_vehicle& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && member(r, *o, "x", out.x) && member(r, *o, "y", out.y) && member(r, *o, "width", out.width) &&
+           member(r, *o, "height", out.height) && member(r, *o, "details", out.details);
+}
+
+inline bool read(reader& r, const json::value& v, processing_times& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && member(r, *o, "total", out.total) && member(r, *o, "plates", out.plates) &&
+           member(r, *o, "vehicles", out.vehicles);
+}
+
+inline bool read(reader& r, const json::value& v, recognition& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && member(r, *o, "version", out.version) && member(r, *o, "data_type", out.data_type) &&
+           member(r, *o, "epoch_time", out.epoch_time) && member(r, *o, "img_width", out.img_width) &&
+           member(r, *o, "img_height", out.img_height) && member(r, *o, "processing_time", out.processing_time) &&
+           member(r, *o, "regions_of_interest", out.regions_of_interest) &&
+           required_member(r, *o, "results", out.results) && member(r, *o, "vehicles", out.vehicles) &&
+           member(r, *o, "credit_cost", out.credit_cost) &&
+           member(r, *o, "credits_monthly_used", out.credits_monthly_used) &&
+           member(r, *o, "credits_monthly_total", out.credits_monthly_total) && member(r, *o, "uuid", out.uuid) &&
+           member(r, *o, "image_bytes", out.image_bytes) &&
+           member(r, *o, "image_bytes_prefix", out.image_bytes_prefix);
+}
+
+inline bool read(reader& r, const json::value& v, country& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && required_member(r, *o, "code", out.code) && member(r, *o, "name", out.name);
+}
+
+inline bool read(reader& r, const json::value& v, vehicle_labels& out)
+{
+    const json::object* o = object_of(r, v);
+    auto orientation = [&](const json::value& a) {
+        return read_array(r, a, out.orientation,
+                          [](reader& r, const json::value& e, std::string& s) { return read_label(r, e, s); });
+    };
+    return o && member(r, *o, "bodytype", out.bodytype) && member(r, *o, "color", out.color) &&
+           member(r, *o, "make", out.make) && member(r, *o, "makemodel", out.makemodel) &&
+           with_member(r, *o, "orientation", false, orientation) && member(r, *o, "year", out.year);
+}
+
+inline bool read(reader& r, const json::value& v, config& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && required_member(r, *o, "countries", out.countries) &&
+           member(r, *o, "vehicle_labels", out.labels);
+}
+
+inline bool read(reader& r, const json::value& v, error_body& out)
+{
+    const json::object* o = object_of(r, v);
+    return o && required_member(r, *o, "error", out.error);
+}
+
+// Entry -----------------------------------------------------------------------------------
+
+inline void set_detail(std::string& detail, const char* a, const char* b = "") noexcept
+{
+    try {
+        detail = a;
+        detail += b;
+    } catch (...) {
+        detail.clear();
+    }
+}
+
+/// Parses `text` and reads the document into `out`; never throws.
+template <class T>
+error_code parse_into(std::string_view text, T& out, std::string& detail) noexcept
+{
+    try {
+        detail.clear();
+        // Small replies (errors, recognitions without candidates) parse without touching the
+        // heap; larger ones grow the arena geometrically and free it in one go.
+        unsigned char arena[4096];
+        unsigned char parser_stack[1024];
+        json::monotonic_resource mr(arena, sizeof arena);
+        json::parse_options opts; // strict JSON, depth limit 32
+        json::parser p(json::storage_ptr(), opts, parser_stack, sizeof parser_stack);
+        p.reset(&mr);
+        error_code ec;
+        const std::size_t consumed = p.write(text.data(), text.size(), ec);
+        if (ec) {
+            detail = "invalid JSON at offset " + std::to_string(consumed) + ": " + ec.message();
+            return error::bad_response;
+        }
+        const json::value doc = p.release();
+        reader r(detail);
+        if (!read(r, doc, out))
+            return error::bad_response;
+        return {};
+    } catch (const std::bad_alloc&) {
+        set_detail(detail, "out of memory while parsing the reply");
+        return std::make_error_code(std::errc::not_enough_memory);
+    } catch (const std::exception& e) {
+        set_detail(detail, "could not parse the reply: ", e.what());
+        return error::bad_response;
+    } catch (...) {
+        set_detail(detail, "could not parse the reply");
+        return error::bad_response;
+    }
+}
+
+} // namespace model
+} // namespace detail
+
+CARCHECK_DECL error_code parse_recognition(std::string json, recognition& out, std::string& detail)
+{
+    recognition result;
+    const error_code ec = detail::model::parse_into(json, result, detail);
+    if (!ec) {
+        result.raw_json = std::move(json);
+        out = std::move(result);
+    }
+    return ec;
+}
+
+CARCHECK_DECL error_code parse_config(std::string json, config& out, std::string& detail)
+{
+    config result;
+    const error_code ec = detail::model::parse_into(json, result, detail);
+    if (!ec) {
+        result.raw_json = std::move(json);
+        out = std::move(result);
+    }
+    return ec;
+}
+
+CARCHECK_DECL error_code parse_error_body(std::string_view json, error_body& out, std::string& detail)
+{
+    error_body result;
+    const error_code ec = detail::model::parse_into(json, result, detail);
+    if (!ec)
+        out = std::move(result);
+    return ec;
+}
+
+} // namespace carcheck
+
+#endif

@@ -1,0 +1,77 @@
+#ifndef CARCHECK_SCHEDULER_OPTIONS_HPP
+#define CARCHECK_SCHEDULER_OPTIONS_HPP
+
+// Settings and counters of carcheck::scheduler, apart from the scheduler itself so that
+// client_options can hold them without pulling in Asio.
+
+#include <carcheck/config.hpp>
+#include <carcheck/retry_policy.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace carcheck {
+
+/// Admission order: a higher priority is admitted first; FIFO within a priority. A retry
+/// keeps its request's place (it goes before requests that arrived after it).
+enum class priority : std::uint8_t { high = 0, normal = 1, low = 2 };
+
+/// Settings of carcheck::scheduler.
+struct scheduler_options {
+    /// New requests that may wait for admission at once (retries are not refused).
+    std::size_t max_queue = 100000;
+    /// When the queue is full: true fails a new request at once with error::queue_full,
+    /// false makes it wait for space (back-pressure on the caller).
+    bool fail_when_full = false;
+    /// Client-side cap: a token bucket refilled at this rate (> 0). None by default.
+    std::optional<double> requests_per_second;
+    /// Token bucket capacity: requests that may be sent back to back (>= 1).
+    double burst = 1.0;
+    /// Client-side cap of requests sent and not yet answered (> 0). None by default.
+    std::optional<std::size_t> max_in_flight;
+    /// Decides retries of 403s and safe transport failures; exponential_backoff{} if empty.
+    std::shared_ptr<retry_policy> retry = {};
+    /// Added to every reset time. The learnt clock offset never makes a reset early (Date
+    /// has 1 s resolution and is truncated, so the offset is underestimated), the margin
+    /// covers the server's own sub-second handling of the boundary.
+    std::chrono::milliseconds reset_margin{250};
+    /// Sanity cap of a wait for a reset: a reset further away than this (a bogus header, a
+    /// reset in milliseconds, a wildly wrong clock) is treated as this far away. After it the
+    /// scheduler sends again; a further 403 holds requests again.
+    std::chrono::milliseconds max_reset_wait{300'000};
+    /// When the window is spent and no reset time is known (missing or stale header, or a
+    /// 403 whose reset already passed locally): wait for the replies in flight to bring one,
+    /// or this long when none are in flight.
+    std::chrono::milliseconds unknown_reset_wait{1'000};
+};
+
+/// Counters a service can export. Times are sums over requests.
+struct scheduler_counters {
+    std::uint64_t submitted = 0;           ///< requests that asked for admission (first attempt)
+    std::uint64_t sent = 0;                ///< attempts admitted, retries included
+    std::uint64_t succeeded = 0;           ///< requests that ended with a 2xx reply
+    std::uint64_t failed = 0;              ///< requests that ended with an error (not cancellation)
+    std::uint64_t cancelled = 0;           ///< removed from the queue, aborted, or abandoned
+    std::uint64_t rejected_queue_full = 0; ///< of `failed`: refused with error::queue_full
+    std::uint64_t retried_rate_limited = 0; ///< retries after a 403
+    std::uint64_t retried_transport = 0;   ///< retries after a safe transport failure
+    std::uint64_t responses_402 = 0;
+    std::uint64_t responses_403 = 0;
+    /// Time requests spent held by the rate limit (window spent, 403 back-off), summed.
+    std::chrono::nanoseconds throttled_time{};
+    std::optional<std::int64_t> credits_used;      ///< credits_monthly_used of the last 200
+    std::optional<std::int64_t> credits_total;     ///< credits_monthly_total of the last 200
+    std::optional<std::int64_t> credits_remaining; ///< total - used
+    bool credits_exhausted = false;        ///< a 402 was seen and not reset yet
+    std::size_t queue_length = 0;          ///< waiting for admission (retries included)
+    std::size_t in_flight = 0;             ///< admitted and not yet reported
+    std::optional<std::int64_t> rate_limit;         ///< last X-RateLimit-Limit
+    std::optional<std::int64_t> rate_remaining;     ///< estimate for this window, in flight deducted
+};
+
+} // namespace carcheck
+
+#endif
