@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building, testing and running carcheck need.
 # Idempotent: packages already present are not touched; runs as root without prompts.
+# Extra package names given as arguments are installed too (scripts/fuzz.sh adds clang).
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,7 @@ packages=(
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl
 )
+packages+=("$@")
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 missing=()
