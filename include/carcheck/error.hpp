@@ -6,6 +6,8 @@
 #include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <ostream>
+
 #include <type_traits>
 
 namespace carcheck {
@@ -27,7 +29,14 @@ enum class error {
     file_read_failed,      ///< an uploaded file could not be read mid-upload
     queue_full,            ///< the scheduler queue is full and the client is set to fail fast
     client_closed,         ///< the client or pool was closed before the operation finished
+    connection_closed,     ///< the server closed or reset the connection before any reply byte
 };
+
+/// True for failures of the connection itself (the other side closed or reset it, connect
+/// or TLS errors, ...), as opposed to carcheck's own verdicts (timeout, bad_response, a
+/// changed upload file, ...). Only these may be repeated when the server cannot have
+/// processed the request.
+inline bool is_connection_failure(const boost::system::error_code& ec) noexcept;
 
 /// The category of carcheck::error; its name is "carcheck".
 CARCHECK_DECL const boost::system::error_category& error_category() noexcept;
@@ -35,6 +44,21 @@ CARCHECK_DECL const boost::system::error_category& error_category() noexcept;
 inline boost::system::error_code make_error_code(error e) noexcept
 {
     return {static_cast<int>(e), error_category()};
+}
+
+inline bool is_connection_failure(const boost::system::error_code& ec) noexcept
+{
+    if (!ec || ec == boost::system::errc::operation_canceled)
+        return false;
+    if (ec.category() == error_category())
+        return ec == make_error_code(error::connection_closed);
+    return true;
+}
+
+/// Writes the error's message (for logs and test frameworks).
+inline std::ostream& operator<<(std::ostream& os, error e)
+{
+    return os << make_error_code(e).message();
 }
 
 /// Maps an HTTP status of the API to an error; 200 maps to success.

@@ -7,7 +7,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 
 #include <charconv>
@@ -139,7 +139,7 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
         // when the server cannot have processed the request (it never got all of it), or the
         // request is free to repeat (GET /config). Body errors (file changed) are final.
         const bool safe = !r.response_started && (!r.request_fully_written || idempotent);
-        if (r.ec && reused && safe && round == 0 && r.ec.category() != error_category())
+        if (reused && safe && round == 0 && is_connection_failure(r.ec))
             continue;
         if (r.ec)
             failure = std::move(r.failure);
@@ -156,7 +156,7 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
     auto ticket = scheduler_.make_ticket();
     for (;;) {
         auto [admit_ec] = co_await scheduler_.async_admit(
-            ticket, net::bind_cancellation_slot(st.admission.slot(), net::as_tuple(net::deferred)));
+            ticket, net::as_tuple(net::bind_cancellation_slot(st.admission.slot(), net::use_awaitable)));
         if (st.cancelled)
             admit_ec = net::error::operation_aborted;
         if (admit_ec) {

@@ -109,7 +109,17 @@ private:
     beast::flat_buffer buffer_;
 };
 
-/// Translates a failure of the HTTP layer into the project's error model.
+/// The peer closed or reset the connection (plain or TLS).
+inline bool is_closed_by_peer(const error_code& ec) noexcept
+{
+    namespace net = boost::asio;
+    return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+           ec == net::ssl::error::stream_truncated;
+}
+
+/// Translates a failure of the HTTP layer into the project's error model. Call it after
+/// r.response_started is known.
 inline exchange_result& fail_exchange(exchange_result& r, error_code ec, const char* phase)
 {
     r.reusable = false;
@@ -120,14 +130,18 @@ inline exchange_result& fail_exchange(exchange_result& r, error_code ec, const c
                ec == http::error::buffer_overflow) {
         r.ec = error::response_too_large;
         r.failure = "response exceeds the size limit (" + ec.message() + ")";
-    } else if (ec.category() == error_code(http::error::end_of_stream).category() &&
-               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    } else if (is_closed_by_peer(ec)) {
+        if (r.response_started) {
+            r.ec = error::bad_response;
+            r.failure = "truncated HTTP response: the server closed the connection mid-message";
+        } else {
+            r.ec = error::connection_closed;
+            r.failure = std::string("the server closed the connection while ") + phase + " (" + ec.message() + ")";
+        }
+    } else if (ec.category() == error_code(http::error::end_of_stream).category()) {
         // Malformed status line, headers, chunk framing, ...
         r.ec = error::bad_response;
         r.failure = "malformed HTTP response: " + ec.message();
-    } else if (ec == http::error::partial_message) {
-        r.ec = error::bad_response;
-        r.failure = "truncated HTTP response: the server closed the connection mid-message";
     } else {
         r.ec = ec;
         r.failure = std::string("connection failed while ") + phase + ": " + ec.message();

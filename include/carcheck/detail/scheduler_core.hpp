@@ -160,8 +160,7 @@ private:
     scheduler_counters c_{};
 };
 
-} // namespace detail
-} // namespace carcheck
+} // namespace carcheck::detail
 
 #ifdef CARCHECK_HEADER_ONLY
 #include <carcheck/impl/scheduler_core.ipp>

@@ -34,6 +34,7 @@ public:
         case error::file_read_failed: return "file could not be read while it was being uploaded";
         case error::queue_full: return "request queue is full";
         case error::client_closed: return "client closed";
+        case error::connection_closed: return "the server closed the connection before replying";
         }
         return "unknown carcheck error";
     }

@@ -480,10 +480,12 @@ CARCHECK_DECL retry_decision scheduler_core::on_outcome(sched_time now, request_
     } else if (final_ec == error::timeout) {
         d = give_up(final_ec); // the server may still be working on it
     } else {
-        // Repeat only what the server cannot have processed (credits are money): nothing
-        // of a reply arrived and it never got the whole request (or repeating is free).
+        // Repeat only connection failures the server cannot have processed (credits are
+        // money): nothing of a reply arrived and it never got the whole request (or
+        // repeating is free). carcheck's own verdicts (a changed upload file, a bad reply)
+        // would fail the same way again.
         const bool answered = status != 0 || o.response_bytes_received;
-        const bool safe = !answered && (!o.request_fully_written || o.idempotent);
+        const bool safe = is_connection_failure(final_ec) && !answered && (!o.request_fully_written || o.idempotent);
         d = safe ? try_retry(now, id, r, retry_reason::transport, o, final_ec) : give_up(final_ec);
     }
     settle(now);
