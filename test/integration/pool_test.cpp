@@ -121,6 +121,9 @@ BOOST_AUTO_TEST_CASE(cancelling_a_wait_for_a_connection)
     mock_fixture f;
     auto co = f.options();
     co.max_connections = 1;
+    // Let the pool, not the scheduler, hold the second request (the client's default
+    // admits no more requests than there are connections).
+    co.scheduling.max_in_flight = 16;
     carcheck::client c(f.ioc.get_executor(), co);
     auto path = f.image("WAIT1");
     carcheck::recognize_options opts;
@@ -154,6 +157,9 @@ BOOST_AUTO_TEST_CASE(pool_wait_timeout)
     mock_fixture f;
     auto co = f.options();
     co.max_connections = 1;
+    // Let the pool, not the scheduler, hold the second request (the client's default
+    // admits no more requests than there are connections).
+    co.scheduling.max_in_flight = 16;
     co.timeouts.pool_wait = std::chrono::milliseconds(100);
     co.timeouts.request = std::chrono::seconds(5);
     carcheck::client c(f.ioc.get_executor(), co);
@@ -194,6 +200,9 @@ BOOST_AUTO_TEST_CASE(close_fails_waiters_and_in_flight_work)
     mock_fixture f;
     auto co = f.options();
     co.max_connections = 1;
+    // Let the pool, not the scheduler, hold the second request (the client's default
+    // admits no more requests than there are connections).
+    co.scheduling.max_in_flight = 16;
     carcheck::client c(f.ioc.get_executor(), co);
     auto path = f.image("CLOSE1");
     carcheck::recognize_options opts;

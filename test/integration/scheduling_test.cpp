@@ -94,7 +94,9 @@ BOOST_AUTO_TEST_CASE(refusal_is_reported_when_retries_are_disabled)
 {
     mock_fixture f(key_with(1'000'000, 1, std::chrono::seconds(60)));
     auto o = f.options();
-    o.scheduling.retry = std::make_shared<carcheck::exponential_backoff>(carcheck::backoff_options{.max_attempts = 1});
+    carcheck::backoff_options no_retries;
+    no_retries.max_attempts = 1;
+    o.scheduling.retry = std::make_shared<carcheck::exponential_backoff>(no_retries);
     carcheck::client c(f.ioc.get_executor(), o);
     auto image = f.image("NORETRY");
     const carcheck::recognize_options opts;
@@ -164,7 +166,8 @@ BOOST_AUTO_TEST_CASE(unwritten_request_is_resent_written_one_is_not)
 {
     mock_fixture f;
     carcheck::client c(f.ioc.get_executor(), f.options(false));
-    auto image = f.image("RESET1", 256 * 1024);
+    // Large enough that the socket buffers cannot take all of it before the reset arrives.
+    auto image = f.image("RESET1", 32u << 20);
     const carcheck::recognize_options opts;
     // The server resets the connection while the body arrives: it cannot have processed it.
     f.server.inject(mock::fault::reset_during_request);

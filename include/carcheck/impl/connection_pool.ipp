@@ -246,19 +246,27 @@ CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
     if (!t)
         return;
     // After a complete exchange the TLS 1.3 tickets have arrived; keep the newest
-    // resumable session so the next connection skips the full handshake.
+    // resumable session so the next connection skips the full handshake. Keep a copy:
+    // OpenSSL marks a connection's own session object not resumable when that connection
+    // later ends with an error or an unexpected EOF, which would spoil it for the others.
     SSL_SESSION* s = SSL_get1_session(t->native_handle());
-    if (s && SSL_SESSION_is_resumable(s))
-        session_.reset(s);
-    else if (s)
-        SSL_SESSION_free(s);
+    if (!s)
+        return;
+    if (SSL_SESSION_is_resumable(s)) {
+        if (SSL_SESSION* copy = SSL_SESSION_dup(s))
+            session_.reset(copy);
+    }
+    SSL_SESSION_free(s);
 }
 
 CARCHECK_DECL void pool_impl::release(http_connection* c, bool reusable) noexcept
 {
+    // The first exchange of a connection has brought its session tickets (TLS 1.3 sends
+    // them after the handshake): keep one for the next connection, also when this one
+    // closes now (a server that answers "Connection: close" still resumes).
+    if (c->exchanges == 1 || !session_)
+        remember_session(*c);
     if (reusable && !closed_) {
-        if (c->exchanges == 1 || !session_)
-            remember_session(*c);
         hand_over(c);
         return;
     }
