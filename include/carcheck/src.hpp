@@ -9,6 +9,7 @@
 #endif
 
 #include <carcheck/impl/error.ipp>
+#include <carcheck/impl/model.ipp>
 #include <carcheck/impl/rate_limit.ipp>
 #include <carcheck/impl/retry_policy.ipp>
 #include <carcheck/impl/scheduler_core.ipp>

@@ -6,6 +6,7 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/value.hpp>
+#include <boost/system/errc.hpp>
 
 #include <array>
 #include <charconv>
@@ -14,7 +15,7 @@
 #include <exception>
 #include <limits>
 #include <new>
-#include <system_error>
+#include <system_error> // std::errc of std::to_chars
 #include <utility>
 
 namespace carcheck {
@@ -187,19 +188,19 @@ inline bool read_label(reader& r, const json::value& v, std::string& out)
 
 // Structs (declared first so the templates below find them) ------------------------------
 
-bool read(reader& r, const json::value& v, coordinate& out);
-bool read(reader& r, const json::value& v, region_of_interest& out);
-bool read(reader& r, const json::value& v, plate_candidate& out);
-bool read(reader& r, const json::value& v, vehicle_candidate& out);
-bool read(reader& r, const json::value& v, vehicle_details& out);
-bool read(reader& r, const json::value& v, plate_details& out);
-bool read(reader& r, const json::value& v, detected_vehicle& out);
-bool read(reader& r, const json::value& v, processing_times& out);
-bool read(reader& r, const json::value& v, recognition& out);
-bool read(reader& r, const json::value& v, country& out);
-bool read(reader& r, const json::value& v, vehicle_labels& out);
-bool read(reader& r, const json::value& v, config& out);
-bool read(reader& r, const json::value& v, error_body& out);
+inline bool read(reader& r, const json::value& v, coordinate& out);
+inline bool read(reader& r, const json::value& v, region_of_interest& out);
+inline bool read(reader& r, const json::value& v, plate_candidate& out);
+inline bool read(reader& r, const json::value& v, vehicle_candidate& out);
+inline bool read(reader& r, const json::value& v, vehicle_details& out);
+inline bool read(reader& r, const json::value& v, plate_details& out);
+inline bool read(reader& r, const json::value& v, detected_vehicle& out);
+inline bool read(reader& r, const json::value& v, processing_times& out);
+inline bool read(reader& r, const json::value& v, recognition& out);
+inline bool read(reader& r, const json::value& v, country& out);
+inline bool read(reader& r, const json::value& v, vehicle_labels& out);
+inline bool read(reader& r, const json::value& v, config& out);
+inline bool read(reader& r, const json::value& v, error_body& out);
 
 // Containers ------------------------------------------------------------------------------
 
@@ -209,11 +210,12 @@ bool read_array(reader& r, const json::value& v, std::vector<T>& out, Element el
     const json::array* a = v.if_array();
     if (a == nullptr)
         return r.expected("an array", v);
+    // Grown one element at a time: a long array of junk fails at its first element without
+    // first allocating room for all of them.
     out.clear();
-    out.resize(a->size());
     for (std::size_t i = 0; i < a->size(); ++i) {
         reader::scope s(r, i);
-        if (!element(r, (*a)[i], out[i]))
+        if (!element(r, (*a)[i], out.emplace_back()))
             return false;
     }
     return true;
@@ -222,7 +224,7 @@ bool read_array(reader& r, const json::value& v, std::vector<T>& out, Element el
 template <class T>
 bool read(reader& r, const json::value& v, std::vector<T>& out)
 {
-    return read_array(r, v, out, [](reader& r, const json::value& e, T& t) { return read(r, e, t); });
+    return read_array(r, v, out, [](reader& rr, const json::value& e, T& t) { return read(rr, e, t); });
 }
 
 template <class T>
@@ -312,8 +314,8 @@ inline bool read(reader& r, const json::value& v, vehicle_details& out)
 {
     const json::object* o = object_of(r, v);
     auto orientation = [&](const json::value& a) {
-        return read_array(r, a, out.orientation, [](reader& r, const json::value& e, vehicle_candidate& c) {
-            return read_vehicle_candidate(r, e, c, true);
+        return read_array(r, a, out.orientation, [](reader& rr, const json::value& e, vehicle_candidate& c) {
+            return read_vehicle_candidate(rr, e, c, true);
         });
     };
     return o && member(r, *o, "body_type", out.body_type) && member(r, *o, "color", out.color) &&
@@ -374,7 +376,7 @@ inline bool read(reader& r, const json::value& v, vehicle_labels& out)
     const json::object* o = object_of(r, v);
     auto orientation = [&](const json::value& a) {
         return read_array(r, a, out.orientation,
-                          [](reader& r, const json::value& e, std::string& s) { return read_label(r, e, s); });
+                          [](reader& rr, const json::value& e, std::string& s) { return read_label(rr, e, s); });
     };
     return o && member(r, *o, "bodytype", out.bodytype) && member(r, *o, "color", out.color) &&
            member(r, *o, "make", out.make) && member(r, *o, "makemodel", out.makemodel) &&
@@ -433,7 +435,7 @@ error_code parse_into(std::string_view text, T& out, std::string& detail) noexce
         return {};
     } catch (const std::bad_alloc&) {
         set_detail(detail, "out of memory while parsing the reply");
-        return std::make_error_code(std::errc::not_enough_memory);
+        return boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
     } catch (const std::exception& e) {
         set_detail(detail, "could not parse the reply: ", e.what());
         return error::bad_response;
@@ -449,7 +451,7 @@ error_code parse_into(std::string_view text, T& out, std::string& detail) noexce
 CARCHECK_DECL error_code parse_recognition(std::string json, recognition& out, std::string& detail)
 {
     recognition result;
-    const error_code ec = detail::model::parse_into(json, result, detail);
+    const error_code ec = carcheck::detail::model::parse_into(json, result, detail);
     if (!ec) {
         result.raw_json = std::move(json);
         out = std::move(result);
@@ -460,7 +462,7 @@ CARCHECK_DECL error_code parse_recognition(std::string json, recognition& out, s
 CARCHECK_DECL error_code parse_config(std::string json, config& out, std::string& detail)
 {
     config result;
-    const error_code ec = detail::model::parse_into(json, result, detail);
+    const error_code ec = carcheck::detail::model::parse_into(json, result, detail);
     if (!ec) {
         result.raw_json = std::move(json);
         out = std::move(result);
@@ -471,7 +473,7 @@ CARCHECK_DECL error_code parse_config(std::string json, config& out, std::string
 CARCHECK_DECL error_code parse_error_body(std::string_view json, error_body& out, std::string& detail)
 {
     error_body result;
-    const error_code ec = detail::model::parse_into(json, result, detail);
+    const error_code ec = carcheck::detail::model::parse_into(json, result, detail);
     if (!ec)
         out = std::move(result);
     return ec;

@@ -1,0 +1,445 @@
+#include <carcheck/body/base64_body.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/_experimental/test/stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using carcheck::base64_body;
+using carcheck::error_code;
+using request = http::request<base64_body>;
+
+struct temp_dir {
+    fs::path dir;
+    temp_dir()
+    {
+        std::random_device rd;
+        dir = fs::temp_directory_path() /
+              ("carcheck-base64-body-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+        fs::create_directories(dir);
+    }
+    ~temp_dir()
+    {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    fs::path write(const std::string& name, const std::string& content) const
+    {
+        auto p = dir / name;
+        std::ofstream(p, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
+        return p;
+    }
+};
+
+std::string random_string(std::size_t n, unsigned seed)
+{
+    std::mt19937 gen(seed);
+    std::string s(n, '\0');
+    for (auto& c : s)
+        c = static_cast<char>(gen());
+    return s;
+}
+
+std::span<const std::byte> bytes_of(const std::string& s)
+{
+    return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+/// Independent encoder (bit by bit) for the expected bytes.
+std::string reference_base64(const std::string& in)
+{
+    static const char* const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned bits = 0, nbits = 0;
+    for (char c : in) {
+        bits = ((bits << 8) | static_cast<unsigned char>(c)) & 0xFFFF;
+        nbits += 8;
+        while (nbits >= 6) {
+            nbits -= 6;
+            out += abc[(bits >> nbits) & 63];
+        }
+    }
+    if (nbits > 0)
+        out += abc[(bits << (6 - nbits)) & 63];
+    while (out.size() % 4 != 0)
+        out += '=';
+    return out;
+}
+
+struct string_sink {
+    std::string* out;
+    template <class ConstBufferSequence>
+    std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec)
+    {
+        ec = {};
+        std::size_t n = 0;
+        for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+            net::const_buffer b = *it;
+            out->append(static_cast<const char*>(b.data()), b.size());
+            n += b.size();
+        }
+        return n;
+    }
+    template <class ConstBufferSequence>
+    std::size_t write_some(const ConstBufferSequence& buffers)
+    {
+        error_code ec;
+        return write_some(buffers, ec);
+    }
+};
+
+struct wire {
+    error_code ec;
+    std::string header, body;
+};
+
+wire serialize(request& req)
+{
+    std::string all;
+    string_sink sink{&all};
+    wire w;
+    http::request_serializer<base64_body> sr{req};
+    http::write(sink, sr, w.ec);
+    auto end = all.find("\r\n\r\n");
+    if (end == std::string::npos) {
+        w.body = all;
+        return w;
+    }
+    w.header = all.substr(0, end + 4);
+    w.body = all.substr(end + 4);
+    return w;
+}
+
+request make_request()
+{
+    return request{http::verb::post, "/v3/recognize_bytes?country=us", 11};
+}
+
+void prepare(request& req)
+{
+    req.set(http::field::host, "localhost");
+    req.set(http::field::content_type, req.body().content_type());
+    req.prepare_payload();
+}
+
+struct manual_writer {
+    request& req;
+    base64_body::writer w{req.base(), req.body()};
+    std::size_t largest = 0;
+
+    error_code init()
+    {
+        error_code ec;
+        w.init(ec);
+        return ec;
+    }
+    bool step(error_code& ec, std::string* out)
+    {
+        auto r = w.get(ec);
+        if (ec || !r)
+            return false;
+        largest = std::max(largest, r->first.size());
+        if (out)
+            out->append(static_cast<const char*>(r->first.data()), r->first.size());
+        return r->second;
+    }
+};
+
+std::size_t vm_hwm_kib()
+{
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmHWM:", 0) == 0)
+            return std::stoul(line.substr(6));
+    return 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(base64_body_test)
+
+BOOST_AUTO_TEST_CASE(small_file_is_byte_exact)
+{
+    temp_dir tmp;
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"foobar", "Zm9vYmFy"}};
+    for (const auto& [content, encoded] : cases) {
+        auto path = tmp.write("car.jpg", content);
+        for (bool raw : {false, true}) {
+            auto req = make_request();
+            std::string message;
+            BOOST_TEST_REQUIRE(!req.body().open(path, message));
+            req.body().set_raw(raw);
+            prepare(req);
+            const auto w = serialize(req);
+            BOOST_TEST(!w.ec);
+            const std::string body = raw ? encoded : "\"" + encoded + "\"";
+            BOOST_TEST(w.body == body);
+            BOOST_TEST(w.header == "POST /v3/recognize_bytes?country=us HTTP/1.1\r\nHost: localhost\r\nContent-Type: " +
+                                       std::string(raw ? "text/plain" : "application/json") +
+                                       "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+            BOOST_TEST(req.body().size() == body.size());
+            BOOST_TEST(req.body().path() == path);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(sizes_around_block_boundaries)
+{
+    temp_dir tmp;
+    const std::size_t k = 64 * 1024, in_block = 48 * 1024;
+    for (std::size_t n : {std::size_t(1), std::size_t(2), std::size_t(3), std::size_t(4), in_block - 1, in_block,
+                          in_block + 1, k - 1, k, k + 1, std::size_t(1) << 20}) {
+        const auto content = random_string(n, static_cast<unsigned>(n));
+        const auto expected = reference_base64(content);
+        auto path = tmp.write("f.bin", content);
+        for (std::size_t block : {base64_body::value_type::default_block_size, std::size_t(1001), std::size_t(4),
+                                  std::size_t(1)}) {
+            if (block < 8 && n > 70000)
+                continue;
+            for (bool raw : {false, true}) {
+                auto req = make_request();
+                std::string message;
+                BOOST_TEST_REQUIRE(!req.body().open(path, message));
+                req.body().set_block_size(block);
+                req.body().set_raw(raw);
+                prepare(req);
+                const auto w = serialize(req);
+                BOOST_TEST(!w.ec);
+                BOOST_TEST(w.header.find("Content-Length: " + std::to_string(w.body.size()) + "\r\n") != std::string::npos);
+                BOOST_TEST(w.header.find("Transfer-Encoding") == std::string::npos);
+                BOOST_TEST(req.body().size() == w.body.size());
+                const bool same = w.body == (raw ? expected : "\"" + expected + "\"");
+                BOOST_TEST(same, "size " << n << " block " << block << " raw " << raw);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(block_size_is_rounded_to_whole_groups)
+{
+    base64_body::value_type b;
+    BOOST_TEST(b.block_size() == 65536u);
+    b.set_block_size(1001);
+    BOOST_TEST(b.block_size() == 1000u);
+    b.set_block_size(1);
+    BOOST_TEST(b.block_size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(memory_source_equals_file_source)
+{
+    temp_dir tmp;
+    for (std::size_t n : {std::size_t(1), std::size_t(2), std::size_t(50000), std::size_t(200001)}) {
+        const auto content = random_string(n, 31);
+        auto path = tmp.write("same.jpg", content);
+        for (bool raw : {false, true}) {
+            auto from_file = make_request();
+            std::string message;
+            BOOST_TEST_REQUIRE(!from_file.body().open(path, message));
+            from_file.body().set_raw(raw);
+            prepare(from_file);
+            auto from_memory = make_request();
+            from_memory.body().assign(bytes_of(content));
+            from_memory.body().set_raw(raw);
+            prepare(from_memory);
+            const auto a = serialize(from_file);
+            const auto b = serialize(from_memory);
+            BOOST_TEST(!a.ec);
+            BOOST_TEST(!b.ec);
+            BOOST_TEST((a.header + a.body == b.header + b.body));
+            BOOST_TEST(from_memory.body().size() == b.body.size());
+        }
+    }
+    // An empty buffer is the empty JSON string (the client rejects it before this).
+    auto empty = make_request();
+    empty.body().assign({});
+    prepare(empty);
+    BOOST_TEST(serialize(empty).body == "\"\"");
+}
+
+BOOST_AUTO_TEST_CASE(second_serialization_is_identical)
+{
+    temp_dir tmp;
+    auto path = tmp.write("retry.bin", random_string(300001, 37));
+    auto req = make_request();
+    std::string message;
+    BOOST_TEST_REQUIRE(!req.body().open(path, message));
+    prepare(req);
+    const auto first = serialize(req);
+    {
+        manual_writer m{req}; // an attempt abandoned after one block
+        BOOST_TEST(!m.init());
+        error_code ec;
+        BOOST_TEST(m.step(ec, nullptr));
+    }
+    const auto second = serialize(req);
+    BOOST_TEST(!first.ec);
+    BOOST_TEST((first.header + first.body == second.header + second.body));
+}
+
+BOOST_AUTO_TEST_CASE(rejects_missing_directory_and_empty)
+{
+    temp_dir tmp;
+    auto check = [](const fs::path& p, const std::string& why) {
+        base64_body::value_type body;
+        std::string message;
+        const auto ec = body.open(p, message);
+        BOOST_TEST((ec == carcheck::error::invalid_argument), p);
+        BOOST_TEST(message.find(p.string()) != std::string::npos, message);
+        BOOST_TEST(message.find(why) != std::string::npos, message);
+        BOOST_TEST(!body.has_source());
+    };
+    check(tmp.dir / "missing.jpg", "does not exist");
+    check(tmp.dir, "directory");
+    check(tmp.write("empty.jpg", ""), "empty");
+    auto req = make_request();
+    prepare(req);
+    BOOST_TEST((serialize(req).ec == carcheck::error::invalid_argument));
+}
+
+BOOST_AUTO_TEST_CASE(file_truncated_or_grown_after_open)
+{
+    temp_dir tmp;
+    const auto content = random_string(30000, 41);
+    for (std::size_t new_size : {std::size_t(100), std::size_t(30003)}) {
+        auto path = tmp.write("changing.jpg", content);
+        auto req = make_request();
+        std::string message;
+        BOOST_TEST_REQUIRE(!req.body().open(path, message));
+        prepare(req);
+        fs::resize_file(path, new_size);
+        const auto w = serialize(req);
+        BOOST_TEST((w.ec == carcheck::error::file_changed));
+        BOOST_TEST(w.header.empty());
+        BOOST_TEST(req.body().path() == path);
+        BOOST_TEST(!req.body().error_detail().empty());
+    }
+    for (bool grow : {false, true}) {
+        auto path = tmp.write("midway.jpg", content);
+        auto req = make_request();
+        std::string message;
+        BOOST_TEST_REQUIRE(!req.body().open(path, message));
+        req.body().set_block_size(4096);
+        prepare(req);
+        manual_writer m{req};
+        BOOST_TEST(!m.init());
+        error_code ec;
+        BOOST_TEST(m.step(ec, nullptr));
+        if (grow)
+            std::ofstream(path, std::ios::binary | std::ios::app) << "more";
+        else
+            fs::resize_file(path, 10000);
+        while (m.step(ec, nullptr)) {
+        }
+        BOOST_TEST((ec == carcheck::error::file_changed));
+        BOOST_TEST(req.body().error_detail().find(grow ? "grew" : "ended at byte 10000") != std::string::npos,
+                   req.body().error_detail());
+        BOOST_TEST(req.body().path() == path);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(async_write_over_a_beast_stream)
+{
+    temp_dir tmp;
+    const auto content = random_string(150000, 43);
+    auto path = tmp.write("async.jpg", content);
+    net::io_context ioc;
+    beast::test::stream client(ioc), server(ioc);
+    client.connect(server);
+    auto req = make_request();
+    std::string message;
+    BOOST_TEST_REQUIRE(!req.body().open(path, message));
+    prepare(req);
+    error_code result = net::error::would_block;
+    http::async_write(client, req, [&](error_code ec, std::size_t) {
+        result = ec;
+        client.close();
+    });
+    ioc.run();
+    BOOST_TEST(!result);
+    const std::string all(server.str());
+    BOOST_TEST(all.substr(all.find("\r\n\r\n") + 4) == "\"" + reference_base64(content) + "\"");
+}
+
+BOOST_AUTO_TEST_CASE(coreutils_base64_decodes_the_raw_form)
+{
+    if (std::system("command -v base64 >/dev/null 2>&1") != 0) {
+        BOOST_TEST_MESSAGE("base64 (coreutils) not found: skipped");
+        return;
+    }
+    temp_dir tmp;
+    const auto content = random_string(123457, 47);
+    auto path = tmp.write("in.bin", content);
+    auto req = make_request();
+    std::string message;
+    BOOST_TEST_REQUIRE(!req.body().open(path, message));
+    req.body().set_raw(true);
+    prepare(req);
+    const auto w = serialize(req);
+    const auto encoded = tmp.write("encoded.txt", w.body);
+    const auto decoded = tmp.dir / "decoded.bin";
+    const std::string cmd = "base64 -d '" + encoded.string() + "' > '" + decoded.string() + "'";
+    BOOST_TEST(std::system(cmd.c_str()) == 0);
+    std::ifstream in(decoded, std::ios::binary);
+    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BOOST_TEST((got == content));
+}
+
+BOOST_AUTO_TEST_CASE(large_file_streams_in_constant_memory)
+{
+    temp_dir tmp;
+    const std::size_t size = 64u << 20;
+    const auto path = tmp.dir / "big.bin";
+    {
+        std::ofstream out(path, std::ios::binary);
+        const auto chunk = random_string(1 << 16, 53);
+        for (std::size_t i = 0; i < size / chunk.size(); ++i)
+            out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    }
+    bool hwm_reset = static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5");
+    const auto hwm_before = vm_hwm_kib();
+    auto req = make_request();
+    std::string message;
+    BOOST_TEST_REQUIRE(!req.body().open(path, message));
+    prepare(req);
+    manual_writer m{req};
+    BOOST_TEST(!m.init());
+    error_code ec;
+    std::uint64_t total = 0;
+    bool more = true;
+    std::string block;
+    while (more) {
+        block.clear();
+        more = m.step(ec, &block);
+        total += block.size();
+        BOOST_TEST_REQUIRE(!ec);
+    }
+    BOOST_TEST(total == req.body().size());
+    BOOST_TEST(total == (size + 2) / 3 * 4 + 2);
+    BOOST_TEST(m.largest <= req.body().block_size() + 2);
+    const auto hwm_after = vm_hwm_kib();
+    BOOST_TEST_MESSAGE("64 MiB base64 upload: largest buffer " << m.largest << " bytes, peak RSS growth "
+                                                               << (hwm_after - hwm_before) << " KiB");
+    if (hwm_reset && hwm_before != 0)
+        BOOST_TEST(hwm_after - hwm_before < 16u * 1024);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
