@@ -1,0 +1,670 @@
+#!/usr/bin/env python3
+"""Helpers of benchmark/run.sh (standard library only).
+
+  harness.py make-inputs --dir D --quick 0|1   30 KB image, multipart body, large files
+  harness.py free-ports N                      N free TCP ports on 127.0.0.1
+  harness.py machine --out F ...               machine and tool versions as JSON
+  harness.py run --raw F [--suite ...] -- CMD  runs CMD bounded in time, appends one record
+                                               (its JSON line, wall time, rusage) to F
+  harness.py report --raw F --machine M --out DIR --quick 0|1
+                                               results.json, RESULTS.md and plots/*.png
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BOUNDARY = "carcheck-BenchBoundary0123456789abcdefghijklmnopqrstu"
+
+
+# --- inputs ----------------------------------------------------------------------------------
+def jpeg_like(size, seed, plate="CAR1234"):
+    """A file that starts like a JPEG (SOI, COM with a plate marker, SOF0 640x480)."""
+    rng = random.Random(seed)
+    marker = f"plate={plate};region=us-ca".encode()
+    data = b"\xff\xd8" + b"\xff\xfe" + (len(marker) + 2).to_bytes(2, "big") + marker
+    data += bytes([0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x02, 0x80, 0x03,
+                   0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01])
+    return data + rng.randbytes(size - len(data) - 2) + b"\xff\xd9"
+
+
+def cmd_make_inputs(a):
+    d = a.dir
+    image = jpeg_like(30 * 1024, 7)
+    with open(os.path.join(d, "car.jpg"), "wb") as f:
+        f.write(image)
+    # The multipart body wrk and the prebuilt-body curl peer send: the same framing as
+    # carcheck::multipart_file_body (boundary length, headers, closing delimiter).
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"car.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode()
+    with open(os.path.join(d, "body.bin"), "wb") as f:
+        f.write(head + image + f"\r\n--{BOUNDARY}--\r\n".encode())
+    with open(os.path.join(d, "body.ctype"), "w") as f:
+        f.write(f"multipart/form-data; boundary={BOUNDARY}")
+    sizes = [2, 20] if a.quick else [20, 200]
+    for mb in sizes:
+        with open(os.path.join(d, f"big-{mb}.bin"), "wb") as f:
+            f.write(image)
+            left = mb * 1000 * 1000 - len(image)
+            while left > 0:
+                n = min(left, 8 << 20)
+                f.write(os.urandom(n))
+                left -= n
+
+
+def cmd_free_ports(a):
+    socks = []
+    for _ in range(a.n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+# --- machine ---------------------------------------------------------------------------------
+def sh(cmd):
+    try:
+        p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20)
+        return (p.stdout + p.stderr).strip()
+    except Exception as e:  # noqa: BLE001
+        return f"({e})"
+
+
+def cmd_machine(a):
+    lscpu = sh("lscpu")
+    model = re.search(r"Model name:\s*(.*)", lscpu)
+    mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+    osr = sh(". /etc/os-release && echo $PRETTY_NAME")
+    m = {
+        "cpu": model.group(1).strip() if model else platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "os": osr,
+        "virtualization": (re.search(r"Hypervisor vendor:\s*(.*)", lscpu) or [None, "none"])[1],
+        "server_cpu": a.server_cpu,
+        "client_cpu": a.client_cpu,
+        "quick": bool(a.quick),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "versions": {
+            "g++": sh("g++ --version | head -1"),
+            "cmake": sh("cmake --version | head -1"),
+            "boost": sh("dpkg-query -W -f='${Version}' libboost1.81-dev"),
+            "openssl": sh("openssl version"),
+            "nginx": sh("nginx -v"),
+            "wrk": sh("wrk -v 2>&1 | head -1"),
+            "curl": sh("curl --version | head -1"),
+            "libcurl (dev)": sh("dpkg-query -W -f='${Version}' libcurl4-openssl-dev"),
+            "gnuplot": sh("gnuplot --version"),
+        },
+        "nginx_conf": open(a.nginx_conf).read() if a.nginx_conf else "",
+    }
+    with open(a.out, "w") as f:
+        json.dump(m, f, indent=1)
+
+
+# --- run -------------------------------------------------------------------------------------
+def cmd_run(a):
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    env = dict(os.environ)
+    for kv in a.env or []:
+        k, _, v = kv.partition("=")
+        env[k] = v
+    out = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()
+    fd, usage_file = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    launch = [a.launcher, usage_file] + cmd if a.launcher else cmd
+    t0 = time.monotonic()
+    p = subprocess.Popen(launch, stdout=out, stderr=err, env=env, start_new_session=True)
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(a.timeout, kill)
+    timer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    cpu, maxrss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    try:
+        with open(usage_file) as f:
+            u = json.load(f)
+        wall, cpu, maxrss = u["wall_s"], u["user_s"] + u["sys_s"], u["maxrss_kib"]
+    except (OSError, ValueError, KeyError):
+        if a.launcher:
+            print("    (no figures from the launcher: killed?)", file=sys.stderr)
+    finally:
+        os.unlink(usage_file)
+    ru = None
+    out.seek(0)
+    err.seek(0)
+    stdout = out.read().decode(errors="replace")
+    stderr = err.read().decode(errors="replace")
+    result = None
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                pass
+    ok = p.returncode == 0 and not timed_out.is_set()
+    if a.expect_stdout is not None:
+        ok = ok and stdout.strip() == a.expect_stdout
+    elif result is None:
+        ok = False
+    if result is not None and result.get("errors"):
+        ok = False
+    rec = {
+        "suite": a.suite, "client": a.client, "conc": a.conc, "size_mb": a.size_mb, "rep": a.rep,
+        "ok": ok, "rc": p.returncode, "timed_out": timed_out.is_set(),
+        "wall_s": wall, "cpu_s": cpu, "maxrss_kib": maxrss,
+        "result": result, "cmd": " ".join(shlex.quote(c) for c in cmd),
+        "stderr_tail": stderr[-600:],
+    }
+    with open(a.raw, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    label = f"{a.suite}/{a.client}" + (f" c={a.conc}" if a.conc else "") + (f" {a.size_mb}MB" if a.size_mb else "")
+    summary = ""
+    if result and "rps" in result:
+        summary = f"{result['rps']:.0f} req/s p99 {result.get('p99_ms', 0):.2f} ms"
+    elif a.suite == "large":
+        summary = f"{wall:.2f} s, peak RSS {maxrss / 1024:.1f} MiB"
+    print(f"  {label:38s} run {a.rep}: {'ok ' if ok else 'FAILED'} {summary}", file=sys.stderr)
+    if not ok:
+        print("    " + stderr[-400:].replace("\n", "\n    "), file=sys.stderr)
+
+
+# --- report ----------------------------------------------------------------------------------
+def stats(values):
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"min": min(v), "median": statistics.median(v), "max": max(v), "n": len(v)}
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "–"
+    if isinstance(x, float) and digits == 0 and abs(x) < 10:
+        digits = 2
+    return f"{x:,.{digits}f}"
+
+
+def mmm(s, digits=0, scale=1.0):
+    if not s:
+        return "–"
+    return " / ".join(fmt(s[k] * scale, digits) for k in ("min", "median", "max"))
+
+
+def metric(rec, name):
+    r = rec.get("result") or {}
+    if name == "cpu_us_per_req":
+        if r.get("cpu_us_per_req") is not None:
+            return r["cpu_us_per_req"]
+        # wrk: its own process CPU (external rusage) per request.
+        return rec["cpu_s"] * 1e6 / r["requests"] if r.get("requests") else None
+    if name == "ext_rss_mib":
+        return rec["maxrss_kib"] / 1024
+    if name == "wall_s":
+        return rec["wall_s"]
+    return r.get(name)
+
+
+def group(recs, **keys):
+    return [r for r in recs if r["ok"] and all(r.get(k) == v for k, v in keys.items())]
+
+
+def gnuplot(script):
+    if not shutil.which("gnuplot"):
+        return False
+    p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, timeout=60)
+    if p.returncode != 0:
+        print("gnuplot: " + p.stderr, file=sys.stderr)
+    return p.returncode == 0
+
+
+def cmd_report(a):
+    recs = [json.loads(l) for l in open(a.raw) if l.strip()]
+    machine = json.load(open(a.machine))
+    quick = bool(a.quick)
+    out_dir = a.out
+    plots = os.path.join(out_dir, "plots")
+    os.makedirs(plots, exist_ok=True)
+    failed = [r for r in recs if not r["ok"]]
+
+    summary = {}
+    targets = []
+
+    def target(name, value, goal, met, note=""):
+        targets.append({"target": name, "value": value, "goal": goal, "met": met, "note": note})
+
+    # 1. small uploads
+    small_clients = ["carcheck", "curl_multi", "wrk"]
+    concs = sorted({r["conc"] for r in recs if r["suite"] == "small"})
+    small = {}
+    for c in concs:
+        for cl in small_clients:
+            g = group(recs, suite="small", client=cl, conc=c)
+            small[f"{cl}@{c}"] = {m: stats([metric(r, m) for r in g]) for m in
+                                  ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "ext_rss_mib",
+                                   "handshakes_full", "handshakes_resumed")}
+    summary["small"] = small
+    variant_clients = ["carcheck_bytes", "carcheck_threads2", "carcheck_noreuse", "curl_multi_noreuse",
+                       "curl_multi_prebuilt"]
+    vconcs = sorted({r["conc"] for r in recs if r["suite"] == "variant"})
+    variants = {}
+    for c in vconcs:
+        for cl in variant_clients:
+            g = group(recs, suite="variant", client=cl, conc=c)
+            variants[f"{cl}@{c}"] = {m: stats([metric(r, m) for r in g]) for m in
+                                     ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "ext_rss_mib",
+                                      "handshakes_full", "handshakes_resumed")}
+    summary["variants"] = variants
+
+    def med(d, key, m="rps"):
+        s = d.get(key, {}).get(m)
+        return s["median"] if s else None
+
+    for c in (8, 64):
+        cc, cu, wk = med(small, f"carcheck@{c}"), med(small, f"curl_multi@{c}"), med(small, f"wrk@{c}")
+        r1 = cc / cu if cc and cu else None
+        r2 = cc / wk if cc and wk else None
+        target(f"small uploads, {c} concurrent: carcheck / libcurl multi requests/s", r1, "≥ 2.5×",
+               r1 is not None and r1 >= 2.5)
+        target(f"small uploads, {c} concurrent: carcheck / wrk -t1 requests/s", r2, "≥ 0.8×",
+               r2 is not None and r2 >= 0.8)
+
+    # 3. large uploads
+    sizes = sorted({r["size_mb"] for r in recs if r["suite"] == "large"})
+    large_clients = ["carcheck_multipart", "curl_form", "carcheck_base64", "base64_pipe_curl"]
+    titles = {"carcheck_multipart": "carcheck multipart", "curl_form": "curl -F",
+              "carcheck_base64": "carcheck base64", "base64_pipe_curl": "base64 | curl -T -"}
+    large = {}
+    for mb in sizes:
+        for cl in large_clients:
+            g = group(recs, suite="large", client=cl, size_mb=mb)
+            large[f"{cl}@{mb}"] = {"wall_s": stats([metric(r, "wall_s") for r in g]),
+                                   "rss_mib": stats([metric(r, "ext_rss_mib") for r in g]),
+                                   "cpu_s": stats([r["cpu_s"] for r in g])}
+    summary["large"] = large
+
+    def lmed(key, m):
+        s = large.get(key, {}).get(m)
+        return s["median"] if s else None
+
+    for mb in sizes:
+        a_, b_ = lmed(f"carcheck_multipart@{mb}", "wall_s"), lmed(f"curl_form@{mb}", "wall_s")
+        r = a_ / b_ if a_ and b_ else None
+        target(f"{mb} MB multipart upload: wall time carcheck / curl -F", r, "≤ 1.0×", r is not None and r <= 1.0)
+        a_, b_ = lmed(f"carcheck_multipart@{mb}", "rss_mib"), lmed(f"curl_form@{mb}", "rss_mib")
+        target(f"{mb} MB multipart upload: peak RSS carcheck vs curl -F (MiB)",
+               f"{fmt(a_, 1)} vs {fmt(b_, 1)}" if a_ and b_ else None, "≤ curl's",
+               a_ is not None and b_ is not None and a_ <= b_)
+        a_, b_ = lmed(f"carcheck_base64@{mb}", "wall_s"), lmed(f"base64_pipe_curl@{mb}", "wall_s")
+        r = a_ / b_ if a_ and b_ else None
+        target(f"{mb} MB base64 upload: wall time carcheck / (base64 -w0 | curl -T -)", r, "≤ 1.0×",
+               r is not None and r <= 1.0)
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        for cl in ("carcheck_multipart", "carcheck_base64"):
+            a_, b_ = lmed(f"{cl}@{lo}", "rss_mib"), lmed(f"{cl}@{hi}", "rss_mib")
+            d = (b_ - a_) if a_ is not None and b_ is not None else None
+            target(f"{cl.replace('carcheck_', 'carcheck ')}: peak RSS growth {lo} MB → {hi} MB (MiB)", d,
+                   "< 1 MB", d is not None and d < 1000 * 1000 / 1048576)
+
+    # 4. encoders
+    enc_recs = group(recs, suite="encode")
+    enc_keys = ["base64_carcheck_mbps", "base64_carcheck_incremental_mbps", "base64_openssl_mbps",
+                "base64_openssl_blocks_mbps", "framing_read_file_us", "framing_multipart_file_us",
+                "framing_base64_file_us", "framing_multipart_memory_us", "framing_multipart_overhead_us"]
+    enc = {k: stats([metric(r, k) for r in enc_recs]) for k in enc_keys}
+    summary["encode"] = enc
+    cc = enc["base64_carcheck_mbps"]["median"] if enc["base64_carcheck_mbps"] else None
+    os_ = enc["base64_openssl_mbps"]["median"] if enc["base64_openssl_mbps"] else None
+    r = cc / os_ if cc and os_ else None
+    target("base64 encoder: carcheck / EVP_EncodeBlock throughput", r, "≥ 1.0×", r is not None and r >= 1.0)
+    identical = all((x.get("result") or {}).get("outputs_identical") for x in enc_recs) if enc_recs else None
+
+    # 5. scheduler
+    sch = group(recs, suite="scheduler")
+    summary["scheduler"] = {k: stats([metric(r, k) for r in sch]) for k in
+                            ("achieved_ratio", "overall_rps", "allowed_rps", "responses_403",
+                             "responses_403_after_first_window", "throttled_seconds", "seconds")}
+    ratios = [metric(r, "achieved_ratio") for r in sch]
+    late403 = [metric(r, "responses_403_after_first_window") for r in sch]
+    worst = min(ratios) if ratios and None not in ratios else None
+    target("scheduler: achieved / allowed rate (worst run, full windows)", worst, "≥ 95 %",
+           worst is not None and worst >= 0.95)
+    target("scheduler: 403s after the first window (all runs)", sum(late403) if sch else None, "0",
+           bool(sch) and sum(late403) == 0)
+
+    # 6. pool
+    pool = group(recs, suite="pool")
+    summary["pool"] = {k: stats([metric(r, k) for r in pool]) for k in
+                       ("requests", "connects", "handshakes_full", "handshakes_resumed", "reuses", "rps")}
+    worst_full = max((metric(r, "handshakes_full") for r in pool), default=None)
+    maxc = (pool[0].get("result") or {}).get("max_connections") if pool else None
+    target("pool: full TLS handshakes per run (worst run)", worst_full, f"≤ max_connections ({maxc})",
+           worst_full is not None and maxc is not None and worst_full <= maxc)
+
+    # --- plots --------------------------------------------------------------------------------
+    plot_files = []
+    with tempfile.TemporaryDirectory() as td:
+        if concs:
+            for cl in small_clients:
+                with open(os.path.join(td, f"{cl}.dat"), "w") as f:
+                    for c in concs:
+                        s = small[f"{cl}@{c}"]["rps"]
+                        if s:
+                            f.write(f"{c} {s['median']} {s['min']} {s['max']}\n")
+            png = os.path.join(plots, "rps_vs_concurrency.png")
+            if gnuplot(f"""
+set terminal pngcairo size 800,500 font ",10"
+set output '{png}'
+set title 'Small uploads (30 KB multipart, TLS keep-alive): requests/s vs concurrency (median, min-max)'
+set logscale x 2
+set xrange [0.8:80]
+set xlabel 'concurrent requests'
+set ylabel 'requests/s'
+set yrange [0:*]
+set key top left
+set grid
+plot '{td}/carcheck.dat' using 1:2:3:4 with yerrorlines lw 2 title 'carcheck', \\
+     '{td}/curl_multi.dat' using 1:2:3:4 with yerrorlines lw 2 title 'libcurl multi', \\
+     '{td}/wrk.dat' using 1:2:3:4 with yerrorlines lw 2 title 'wrk -t1 (ceiling)'
+"""):
+                plot_files.append(("Requests/s vs concurrency", "plots/rps_vs_concurrency.png"))
+            for cl in small_clients:
+                with open(os.path.join(td, f"{cl}.lat"), "w") as f:
+                    for c in concs:
+                        s = small[f"{cl}@{c}"]["p99_ms"]
+                        if s:
+                            f.write(f"{c} {s['median']} {s['min']} {s['max']}\n")
+            png = os.path.join(plots, "p99_vs_concurrency.png")
+            if gnuplot(f"""
+set terminal pngcairo size 800,500 font ",10"
+set output '{png}'
+set title 'Small uploads: p99 latency vs concurrency (median, min-max)'
+set logscale x 2
+set xrange [0.8:80]
+set xlabel 'concurrent requests'
+set ylabel 'p99 latency (ms)'
+set yrange [0:*]
+set key top left
+set grid
+plot '{td}/carcheck.lat' using 1:2:3:4 with yerrorlines lw 2 title 'carcheck', \\
+     '{td}/curl_multi.lat' using 1:2:3:4 with yerrorlines lw 2 title 'libcurl multi', \\
+     '{td}/wrk.lat' using 1:2:3:4 with yerrorlines lw 2 title 'wrk -t1'
+"""):
+                plot_files.append(("p99 latency vs concurrency", "plots/p99_vs_concurrency.png"))
+        if sizes:
+            for what, ylabel, fname in (("rss_mib", "peak RSS (MiB)", "rss_vs_size.png"),
+                                        ("wall_s", "wall time (s)", "upload_time_vs_size.png")):
+                for cl in large_clients:
+                    with open(os.path.join(td, f"{cl}.{what}"), "w") as f:
+                        for mb in sizes:
+                            s = large[f"{cl}@{mb}"][what]
+                            if s:
+                                f.write(f"{mb} {s['median']} {s['min']} {s['max']}\n")
+                png = os.path.join(plots, fname)
+                lines = ", \\\n     ".join(
+                    f"'{td}/{cl}.{what}' using 1:2:3:4 with yerrorlines lw 2 title '{titles[cl]}'"
+                    for cl in large_clients)
+                if gnuplot(f"""
+set terminal pngcairo size 800,500 font ",10"
+set output '{png}'
+set title 'Large uploads: {ylabel} vs file size (median, min-max)'
+set logscale x 10
+set xlabel 'file size (MB)'
+set ylabel '{ylabel}'
+set yrange [0:*]
+set xrange [{sizes[0] * 0.7}:{sizes[-1] * 1.4}]
+set key top left
+set grid
+plot {lines}
+"""):
+                    plot_files.append((f"Large uploads: {ylabel} vs file size", f"plots/{fname}"))
+
+    # --- results.json ------------------------------------------------------------------------
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump({"machine": machine, "quick": quick, "summary": summary, "targets": targets, "runs": recs},
+                  f, indent=1)
+
+    # --- RESULTS.md --------------------------------------------------------------------------
+    md = []
+    w = md.append
+    w("# carcheck benchmark results\n")
+    w("Generated by `bash benchmark/run.sh" + (" --quick" if quick else "") + f"` on {machine['date']}. "
+      "Do not edit by hand: rerun the command (see [README.md](README.md) for what each figure means).\n")
+    if quick:
+        w("> **Smoke run (`--quick`)**: one short run per measurement and small files. The figures only show "
+          "that the programs work; they are not measurements and the targets below are not meaningful.\n")
+    runs_n = max((r["rep"] or 0) for r in recs) if recs else 0
+    w(f"Every figure is **min / median / max of {runs_n} run(s)**; ratios use medians. "
+      f"Server (nginx, one worker; carcheck-mock) on core {machine['server_cpu']}, every client "
+      f"pinned to core {machine['client_cpu']} with `taskset`. Loopback only.\n")
+    if failed:
+        w(f"**{len(failed)} run(s) failed** and are excluded from the figures: " +
+          ", ".join(f"{r['suite']}/{r['client']}" + (f"@{r['conc']}" if r['conc'] else "") +
+                    (f"@{r['size_mb']}MB" if r['size_mb'] else "") + f" run {r['rep']}" for r in failed) + ".\n")
+
+    w("## Targets\n")
+    w("| target | measured | goal | |")
+    w("|---|---|---|---|")
+    for t in targets:
+        v = t["value"]
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and ("×" in t["goal"] or "%" in t["goal"]):
+            v = float(v)
+        if isinstance(v, float):
+            v = f"{v:.2f}" + ("×" if "×" in t["goal"] else "")
+            if "%" in t["goal"]:
+                v = f"{t['value'] * 100:.1f} %"
+        w(f"| {t['target'].replace('|', chr(92) + '|')} | {v if v is not None else '–'} | {t['goal']} | "
+          f"{'**met**' if t['met'] else '**not met**'} |")
+    w("")
+    analysis = os.path.join(out_dir, "analysis.md")
+    if os.path.exists(analysis):
+        w("## Where targets are missed: analysis\n")
+        w(open(analysis).read().strip() + "\n")
+
+    w("## Machine\n")
+    w(f"- CPU: {machine['cpu']}, {machine['cpus']} logical CPUs (hypervisor: {machine['virtualization']}), "
+      f"{machine['memory']} RAM")
+    w(f"- {machine['os']}, Linux {machine['kernel']}")
+    for k, v in machine["versions"].items():
+        w(f"- {k}: `{v.splitlines()[0] if v else ''}`")
+    w("")
+
+    def small_table(title, data, clients, cs, names):
+        w(f"### {title}\n")
+        w("| client | concurrent | requests/s | p50 (ms) | p99 (ms) | CPU µs / request | peak RSS (MiB) | "
+          "TLS handshakes full / resumed |")
+        w("|---|---|---|---|---|---|---|---|")
+        for c in cs:
+            for cl in clients:
+                s = data.get(f"{cl}@{c}")
+                if not s or not s["rps"]:
+                    continue
+                hs = "–"
+                if s["handshakes_full"]:
+                    hs = f"{fmt(s['handshakes_full']['median'])} / {fmt(s['handshakes_resumed']['median'])}"
+                w(f"| {names.get(cl, cl)} | {c} | {mmm(s['rps'])} | {mmm(s['p50_ms'], 2)} | {mmm(s['p99_ms'], 2)} | "
+                  f"{mmm(s['cpu_us_per_req'], 1)} | {mmm(s['ext_rss_mib'], 1)} | {hs} |")
+        w("")
+
+    w("## 1. Small uploads (POST /v3/recognize, 30 KB image, multipart, TLS keep-alive)\n")
+    names = {"carcheck": "carcheck (`recognize_file`, 1 thread)", "curl_multi": "libcurl multi (`curl_mime` file part)",
+             "wrk": "wrk -t1 (prebuilt body)", "carcheck_bytes": "carcheck `recognize_bytes` (base64 JSON)",
+             "carcheck_threads2": "carcheck, io_context on 2 threads", "carcheck_noreuse": "carcheck, fresh client per request",
+             "curl_multi_noreuse": "libcurl multi, fresh connection, no session cache",
+             "curl_multi_prebuilt": "libcurl multi, prebuilt body in memory"}
+    small_table("Side by side", small, small_clients, concs, names)
+    w("Handshakes are counted after the warm-up (which opens the pool), so 0 / 0 means every measured request "
+      "reused a connection.\n")
+    w("## 2. Variants\n")
+    small_table("recognize_bytes, 2 threads, no connection reuse, curl with a prebuilt body", variants,
+                variant_clients, vconcs, names)
+
+    w("## 3. Large uploads (one file, TLS)\n")
+    w("Wall time of the whole process (start to exit) and its peak RSS (`ru_maxrss` from `wait4`; for the "
+      "pipeline the largest of `base64` and `curl`).\n")
+    w("| client | file | wall time (s) | peak RSS (MiB) | CPU time (s) |")
+    w("|---|---|---|---|---|")
+    for mb in sizes:
+        for cl in large_clients:
+            s = large[f"{cl}@{mb}"]
+            w(f"| {titles[cl].replace('|', chr(92) + '|')} | {mb} MB | {mmm(s['wall_s'], 3)} | {mmm(s['rss_mib'], 1)} | "
+              f"{mmm(s['cpu_s'], 3)} |")
+    w("")
+
+    w("## 4. Encoders (no network)\n")
+    w(f"Buffer: {fmt(((enc_recs[0].get('result') or {}).get('buffer_bytes', 0)) / 1048576)} MiB of random bytes; "
+      f"MB/s of input, best of the repetitions inside a run. Outputs identical to OpenSSL's: "
+      f"{'yes' if identical else 'NO'}.\n")
+    w("| encoder | MB/s |")
+    w("|---|---|")
+    for k, label in (("base64_carcheck_mbps", "carcheck `detail::base64::encode` (one call)"),
+                     ("base64_carcheck_incremental_mbps", "carcheck incremental encoder, 48 KiB blocks (what base64_body does)"),
+                     ("base64_openssl_mbps", "OpenSSL `EVP_EncodeBlock` (one call)"),
+                     ("base64_openssl_blocks_mbps", "OpenSSL `EVP_EncodeBlock`, 48 KiB blocks")):
+        w(f"| {label} | {mmm(enc[k])} |")
+    w("")
+    w("Framing cost per request of the 30 KB image (construct the body, open the file, run the Beast "
+      "BodyWriter to the end; no network):\n")
+    w("| body | µs per request |")
+    w("|---|---|")
+    for k, label in (("framing_read_file_us", "floor: open + read + close the file"),
+                     ("framing_multipart_file_us", "`multipart_file_body` from the file"),
+                     ("framing_multipart_overhead_us", "multipart framing overhead over the floor"),
+                     ("framing_multipart_memory_us", "`multipart_file_body` over a memory buffer (framing only)"),
+                     ("framing_base64_file_us", "`base64_body` from the file (includes encoding)")):
+        w(f"| {label} | {mmm(enc[k], 2)} |")
+    w("")
+
+    w("## 5. Scheduler (carcheck-mock key limited to N requests per window)\n")
+    if sch:
+        r0 = sch[0]["result"]
+        w(f"Batch of {r0['requests']} recognitions submitted at once through one client (default scheduler options, "
+          f"16 connections, plain HTTP on loopback); key limited to {r0['rate']} requests per {r0['window_s']} s "
+          f"(allowed rate {r0['allowed_rps']:.1f}/s). Achieved rate = mean requests per full window (not the first, "
+          f"entered at a random point, nor the last, where the batch runs out) / N.\n")
+        w("| run | seconds | requests per window | achieved / allowed | overall req/s | 403s | 403s after first window | throttled time (s, summed over requests) |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in sch:
+            x = r["result"]
+            ratio = x.get("achieved_ratio")
+            w(f"| {r['rep']} | {x['seconds']:.1f} | {x['per_window']} | "
+              f"{(f'{ratio * 100:.1f} %' if ratio is not None else '–')} | {x['overall_rps']:.1f} | "
+              f"{x['responses_403']} | {x['responses_403_after_first_window']} | {x['throttled_seconds']:.1f} |")
+        w("")
+
+    w("## 6. Pool (handshakes)\n")
+    if pool:
+        r0 = pool[0]["result"]
+        w(f"{r0['requests']} requests, 16 concurrent, `max_connections` {maxc}, TLS to carcheck-mock, which answers "
+          "the 250th request of a connection with `Connection: close` (so the pool must reconnect; new "
+          "connections should resume a TLS session).\n")
+        w("| run | requests | connects | full handshakes | resumed handshakes | full per 10,000 requests | "
+          "resumed per 10,000 requests |")
+        w("|---|---|---|---|---|---|---|")
+        for r in pool:
+            x = r["result"]
+            n = max(1, x["requests"])
+            w(f"| {r['rep']} | {x['requests']} | {x['connects']} | {x['handshakes_full']} | {x['handshakes_resumed']} | "
+              f"{x['handshakes_full'] * 10000 / n:.1f} | {x['handshakes_resumed'] * 10000 / n:.1f} |")
+        w("")
+
+    if plot_files:
+        w("## Plots\n")
+        for title, path in plot_files:
+            w(f"![{title}]({path})\n")
+
+    w("## Command lines\n")
+    w("One of each kind (the secret key is a dummy; every URL is 127.0.0.1):\n")
+    w("```")
+    seen = set()
+    for r in recs:
+        k = (r["suite"], r["client"])
+        if k in seen:
+            continue
+        seen.add(k)
+        w(r["cmd"])
+    w("```\n")
+    w("<details><summary>nginx configuration (generated)</summary>\n")
+    w("```nginx")
+    conf = machine.get("nginx_conf", "")
+    conf = re.sub(r"return 200 '.*';", "return 200 '<benchmark/reply.json>';", conf)
+    w(conf.strip())
+    w("```\n</details>\n")
+    with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    met = sum(1 for t in targets if t["met"])
+    print(f"report: {met} of {len(targets)} targets met; {len(failed)} failed runs", file=sys.stderr)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd_name", required=True)
+    s = sub.add_parser("make-inputs")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--quick", type=int, default=0)
+    s.set_defaults(f=cmd_make_inputs)
+    s = sub.add_parser("free-ports")
+    s.add_argument("n", type=int)
+    s.set_defaults(f=cmd_free_ports)
+    s = sub.add_parser("machine")
+    s.add_argument("--out", required=True)
+    s.add_argument("--nginx-conf")
+    s.add_argument("--server-cpu", type=int, default=0)
+    s.add_argument("--client-cpu", type=int, default=1)
+    s.add_argument("--quick", type=int, default=0)
+    s.set_defaults(f=cmd_machine)
+    s = sub.add_parser("run")
+    s.add_argument("--raw", required=True)
+    s.add_argument("--suite", required=True)
+    s.add_argument("--client", required=True)
+    s.add_argument("--conc", type=int)
+    s.add_argument("--size-mb", type=int)
+    s.add_argument("--rep", type=int, default=1)
+    s.add_argument("--timeout", type=float, default=90)
+    s.add_argument("--env", action="append")
+    s.add_argument("--expect-stdout")
+    s.add_argument("--launcher", help="carcheck_bench_rusage: measures the command's own peak RSS")
+    s.add_argument("cmd", nargs=argparse.REMAINDER)
+    s.set_defaults(f=cmd_run)
+    s = sub.add_parser("report")
+    s.add_argument("--raw", required=True)
+    s.add_argument("--machine", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--quick", type=int, default=0)
+    s.set_defaults(f=cmd_report)
+    a = p.parse_args()
+    a.f(a)
+
+
+if __name__ == "__main__":
+    main()
