@@ -83,6 +83,14 @@ struct mock_fixture {
         server.start();
     }
 
+    /// `before_start` configures the server (e.g. its request logger) before it starts.
+    template <class BeforeStart>
+    mock_fixture(carcheck::mock::server_options o, BeforeStart before_start) : server(std::move(o))
+    {
+        before_start(server);
+        server.start();
+    }
+
     carcheck::client_options options(bool tls = true) const
     {
         carcheck::client_options o;
