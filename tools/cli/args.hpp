@@ -1,0 +1,82 @@
+#ifndef CARCHECK_CLI_ARGS_HPP
+#define CARCHECK_CLI_ARGS_HPP
+
+// Command-line parsing of the `carcheck` tool: commands, options, help texts.
+// No Asio here: this unit is cheap to compile and easy to reason about.
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace carcheck_cli {
+
+/// Exit statuses (documented in --help and tools/cli/README.md).
+enum exit_status : int {
+    exit_ok = 0,          ///< every input succeeded
+    exit_failures = 1,    ///< at least one input failed
+    exit_usage = 2,       ///< bad command line, unusable endpoint / key / output file
+    exit_auth = 3,        ///< HTTP 401 (secret key) or 402 (monthly credits)
+    exit_interrupted = 130, ///< SIGINT / SIGTERM before every input was processed
+};
+
+/// A bad command line: main prints "carcheck: <what>" and the short usage, exits 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class command { none, recognize, config, help, version };
+enum class output_format { jsonl, csv };
+
+/// Everything the command line (and the environment) says.
+struct cli_options {
+    command cmd = command::none;
+    bool help = false; ///< `carcheck CMD --help`
+
+    // Connection (shared by every command).
+    std::string endpoint = "https://api.openalpr.com/v3";
+    std::string secret_key_file; ///< --secret-key-file; else CARCHECK_SECRET_KEY
+    std::string ca_file;
+    bool insecure_loopback = false;
+    std::optional<std::chrono::milliseconds> timeout;
+    std::optional<unsigned> retries;
+    std::optional<double> rate;
+    std::size_t concurrency = 8;
+
+    // recognize: what to send.
+    std::string country = "us";
+    bool vehicle = false;
+    std::optional<int> topn;
+    bool return_image = false;
+    bool cropped = false;
+    bool base64 = false;
+    bool urls = false; ///< positional arguments (and stdin lines) are image URLs
+    std::vector<std::string> extensions{"jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"};
+
+    // recognize: inputs and output.
+    std::vector<std::string> inputs; ///< as given; "-" = read from stdin
+    output_format format = output_format::jsonl;
+    std::string output; ///< empty = stdout
+    bool resume = false;
+    bool quiet = false;
+    std::chrono::milliseconds progress_interval{1000};
+};
+
+/// Parses argv (argv[0] excluded). Throws usage_error.
+cli_options parse_command_line(const std::vector<std::string>& args);
+
+/// The full help of a command (command::none: the overview).
+std::string help_text(command cmd);
+
+/// Two-line hint printed after a usage error.
+std::string usage_hint(command cmd);
+
+/// The secret key: the first line of --secret-key-file, else $CARCHECK_SECRET_KEY.
+/// Throws usage_error when there is none (the message never contains a key).
+std::string load_secret_key(const cli_options& o);
+
+} // namespace carcheck_cli
+
+#endif

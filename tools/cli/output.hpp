@@ -1,0 +1,78 @@
+#ifndef CARCHECK_CLI_OUTPUT_HPP
+#define CARCHECK_CLI_OUTPUT_HPP
+
+// Output writers (JSON Lines, CSV) and the --resume reader of an existing output file.
+// Every line is written with one fwrite and flushed at once, so an interrupted run keeps
+// everything it reported.
+
+#include "args.hpp"
+
+#include <carcheck/model.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+namespace carcheck_cli {
+
+/// A JSON string literal (quotes included) of `s`.
+std::string json_quote(std::string_view s);
+/// A CSV field, quoted (RFC 4180) when it contains a comma, quote, CR or LF.
+std::string csv_field(std::string_view s);
+
+/// Writes one line per input to a FILE.
+class output_writer {
+public:
+    /// `f` is stdout or a file opened for appending (closed by the writer when `owns`).
+    output_writer(std::FILE* f, bool owns, output_format format);
+    ~output_writer();
+    output_writer(const output_writer&) = delete;
+    output_writer& operator=(const output_writer&) = delete;
+
+    /// The CSV header row (call once, for a new or empty file).
+    void write_header();
+    void write_success(const std::string& input, const carcheck::recognition& r);
+    void write_error(const std::string& input, const std::string& code, const std::string& message,
+                     unsigned http_status);
+
+    /// A write or flush failed (disk full, closed pipe): the text of the first failure.
+    const std::string& failure() const { return failure_; }
+
+    /// The line write_success would write (tests, and the writer itself).
+    std::string success_line(const std::string& input, const carcheck::recognition& r) const;
+    std::string error_line(const std::string& input, const std::string& code, const std::string& message,
+                           unsigned http_status) const;
+
+private:
+    void emit(const std::string& line);
+
+    std::FILE* f_;
+    bool owns_;
+    output_format format_;
+    std::string failure_;
+};
+
+/// What an existing output file says, for --resume and for appending.
+struct existing_output {
+    bool exists = false;
+    bool empty = true;                   ///< no bytes (a CSV header is then needed)
+    bool ends_with_newline = true;       ///< false: an interrupted write left half a line
+    std::unordered_set<std::string> inputs; ///< the "input" of every complete line
+};
+
+/// Looks at `path`; with `collect_inputs` reads it in `format` (JSON Lines: the "input"
+/// member of every complete line that parses; CSV: the first field of every complete record
+/// after the header). Throws usage_error when the file exists but cannot be read.
+existing_output read_existing_output(const std::string& path, output_format format, bool collect_inputs);
+
+/// Opens the output: stdout when `path` is empty, else `path` for appending (a missing
+/// newline at its end is added first; a CSV header is written when the file is new or
+/// empty). Throws usage_error when the file cannot be opened.
+std::unique_ptr<output_writer> open_output(const std::string& path, output_format format,
+                                           const existing_output& existing);
+
+} // namespace carcheck_cli
+
+#endif
