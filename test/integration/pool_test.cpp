@@ -1,6 +1,8 @@
 // The connection pool under load, server-side closes, faults, cancellation and threads.
 #include "support/mock_fixture.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 #include <thread>
 
 using namespace carcheck_test;
@@ -220,6 +222,48 @@ BOOST_AUTO_TEST_CASE(close_fails_waiters_and_in_flight_work)
     BOOST_TEST(*b == carcheck::error::client_closed);
     auto [ec, r] = f.run(c.recognize_file(path, opts, asio::as_tuple(asio::deferred)));
     BOOST_TEST(ec == carcheck::error::client_closed);
+}
+
+
+
+BOOST_AUTO_TEST_CASE(cancelling_during_the_upload_discards_the_connection)
+{
+    // A loopback listener that accepts and never reads: a large upload blocks in the write.
+    mock_fixture f;
+    asio::ip::tcp::acceptor silent(f.ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    std::vector<asio::ip::tcp::socket> held;
+    std::function<void()> accept_more = [&] {
+        silent.async_accept([&](boost::system::error_code ec, asio::ip::tcp::socket s) {
+            if (ec)
+                return;
+            held.push_back(std::move(s));
+            accept_more();
+        });
+    };
+    accept_more();
+    auto o = f.options(false);
+    o.endpoint = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/v3";
+    o.max_connections = 1;
+    carcheck::client c(f.ioc.get_executor(), o);
+    auto big = f.image("WRITE1", 32u << 20);
+    const carcheck::recognize_options opts;
+
+    using namespace asio::experimental::awaitable_operators;
+    auto timer_won = f.run([&]() -> asio::awaitable<bool> {
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
+        auto r = co_await (c.recognize_file(big, opts, asio::as_tuple(asio::use_awaitable)) ||
+                           t.async_wait(asio::as_tuple(asio::use_awaitable)));
+        co_return r.index() == 1;
+    }());
+    BOOST_TEST(timer_won); // the upload was still being written when it was cancelled
+    // Let the cancellation finish on the strand.
+    f.ioc.restart();
+    f.ioc.run_for(std::chrono::milliseconds(100));
+    auto counters = c.connection_counters();
+    BOOST_TEST(counters.in_use == 0u);
+    BOOST_TEST(counters.idle == 0u); // the half-written connection was not kept
+    BOOST_TEST(counters.discarded == 1u);
+    BOOST_TEST(c.scheduling_counters().in_flight == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
