@@ -2,10 +2,15 @@
 """Helpers of benchmark/run.sh (standard library only).
 
   harness.py make-inputs --dir D --quick 0|1   30 KB image, multipart body, large files
+  harness.py make-batch --dir D --count N --tool T
+                                               N sample images (tools/make_sample_images.py) in D,
+                                               D.plates (PATH PLATE); prints one image of median size
   harness.py free-ports N                      N free TCP ports on 127.0.0.1
   harness.py machine --out F ...               machine and tool versions as JSON
   harness.py run --raw F [--suite ...] -- CMD  runs CMD bounded in time, appends one record
-                                               (its JSON line, wall time, rusage) to F
+                                               (its JSON line, wall time, rusage) to F;
+                                               --jsonl-output OUT --expect-lines N: CMD writes JSON
+                                               Lines to OUT (the CLI), checked and summarised instead
   harness.py report --raw F --machine M --out DIR --quick 0|1
                                                results.json, RESULTS.md and plots/*.png
 """
@@ -63,6 +68,69 @@ def cmd_make_inputs(a):
                 n = min(left, 8 << 20)
                 f.write(os.urandom(n))
                 left -= n
+
+
+def cmd_make_batch(a):
+    """The 10,000-image batch: tools/make_sample_images.py (8 KiB JPEGs, distinct plates)."""
+    d = a.dir.rstrip("/")
+    plates = d + ".plates"
+    with open(plates, "w") as f:
+        subprocess.run([sys.executable, a.tool, d, "--count", str(a.count), "--size-kb", str(a.size_kb)],
+                       stdout=f, check=True)
+    files = sorted((os.path.getsize(os.path.join(d, n)), n) for n in os.listdir(d))
+    if len(files) != a.count:
+        sys.exit(f"make-batch: {len(files)} files in {d}, expected {a.count}")
+    # The library's run uploads one file of the batch over and over: one of median size.
+    print(os.path.join(d, files[len(files) // 2][1]))
+
+
+def jsonl_result(path, expect, plates_file, wall, cpu, maxrss):
+    """Checks the CLI's JSON Lines output and summarises it like a load generator's JSON line."""
+    want = {}
+    if plates_file:
+        with open(plates_file) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2:
+                    want[os.path.basename(parts[0])] = parts[1]
+    lines = ok_lines = bad_json = plates_ok = 0
+    inputs = set()
+    first_error = None
+    try:
+        f = open(path, encoding="utf-8", errors="replace")
+    except OSError as e:
+        return {"tool": "carcheck_cli", "images": expect, "lines": 0, "ok_lines": 0, "errors": max(1, expect),
+                "first_error": str(e), "seconds": wall, "rps": None, "cpu_s": cpu, "peak_rss_kib": maxrss}
+    with f:
+        for line in f:
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                o = json.loads(line)
+            except ValueError:
+                bad_json += 1
+                continue
+            inputs.add(o.get("input"))
+            if o.get("ok") is True:
+                ok_lines += 1
+                if want.get(os.path.basename(str(o.get("input")))) == o.get("plate"):
+                    plates_ok += 1
+            elif first_error is None:
+                first_error = f"{o.get('input')}: {o.get('error')} {o.get('message')}"
+    errors = max(0, expect - ok_lines) + bad_json + max(0, lines - expect)
+    if want and plates_ok != ok_lines:
+        errors += ok_lines - plates_ok
+        first_error = first_error or f"{ok_lines - plates_ok} plate(s) differ from the generated ones"
+    if len(inputs) != lines:
+        errors += lines - len(inputs)
+        first_error = first_error or f"{lines - len(inputs)} input(s) written more than once"
+    return {"tool": "carcheck_cli", "images": expect, "lines": lines, "ok_lines": ok_lines,
+            "distinct_inputs": len(inputs), "plates_checked": bool(want), "plates_matched": plates_ok,
+            "bad_json": bad_json, "errors": errors, "first_error": first_error,
+            "seconds": wall, "rps": ok_lines / wall if wall > 0 and not errors else None,
+            "cpu_s": cpu, "cpu_us_per_req": cpu * 1e6 / ok_lines if ok_lines else None,
+            "peak_rss_kib": maxrss}
 
 
 def cmd_free_ports(a):
@@ -130,6 +198,8 @@ def cmd_run(a):
     fd, usage_file = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     launch = [a.launcher, usage_file] + cmd if a.launcher else cmd
+    if a.jsonl_output and os.path.exists(a.jsonl_output):
+        os.unlink(a.jsonl_output)  # the CLI appends: every run starts from an empty file
     t0 = time.monotonic()
     p = subprocess.Popen(launch, stdout=out, stderr=err, env=env, start_new_session=True)
     timed_out = threading.Event()
@@ -163,7 +233,11 @@ def cmd_run(a):
     stdout = out.read().decode(errors="replace")
     stderr = err.read().decode(errors="replace")
     result = None
-    for line in reversed(stdout.splitlines()):
+    if a.jsonl_output:
+        result = jsonl_result(a.jsonl_output, a.expect_lines, a.expect_plates, wall, cpu, maxrss)
+        if result.get("first_error"):
+            stderr += f"\njsonl check: {result['errors']} error(s); first: {result['first_error']}"
+    for line in ([] if a.jsonl_output else reversed(stdout.splitlines())):
         line = line.strip()
         if line.startswith("{"):
             try:
@@ -189,7 +263,11 @@ def cmd_run(a):
         f.write(json.dumps(rec) + "\n")
     label = f"{a.suite}/{a.client}" + (f" c={a.conc}" if a.conc else "") + (f" {a.size_mb}MB" if a.size_mb else "")
     summary = ""
-    if result and "rps" in result:
+    if a.jsonl_output and result:
+        summary = (f"{result['ok_lines']}/{result['images']} lines ok, {wall:.2f} s, "
+                   f"{result['ok_lines'] / wall if wall > 0 else 0:.0f} images/s, CPU {cpu:.2f} s, "
+                   f"peak RSS {maxrss / 1024:.1f} MiB")
+    elif result and "rps" in result:
         summary = f"{result['rps']:.0f} req/s p99 {result.get('p99_ms', 0):.2f} ms"
     elif a.suite == "large":
         summary = f"{wall:.2f} s, peak RSS {maxrss / 1024:.1f} MiB"
@@ -371,7 +449,37 @@ def cmd_report(a):
     target("pool: full TLS handshakes per run (worst run)", worst_full, f"≤ max_connections ({maxc})",
            worst_full is not None and maxc is not None and worst_full <= maxc)
 
-    # --- plots --------------------------------------------------------------------------------
+    # 7. batch: the command-line tool over a folder vs the library, same mock, same concurrency
+    bcli = group(recs, suite="batch", client="carcheck_cli")
+    blib = group(recs, suite="batch", client="carcheck_library")
+    batch = {
+        "cli": {k: stats(v) for k, v in (
+            ("images", [metric(r, "ok_lines") for r in bcli]),
+            ("images_per_s", [metric(r, "rps") for r in bcli]),
+            ("wall_s", [r["wall_s"] for r in bcli]),
+            ("cpu_s", [r["cpu_s"] for r in bcli]),
+            ("cpu_us_per_image", [metric(r, "cpu_us_per_req") for r in bcli]),
+            ("rss_mib", [metric(r, "ext_rss_mib") for r in bcli]))},
+        "library": {k: stats(v) for k, v in (
+            ("requests", [metric(r, "requests") for r in blib]),
+            ("rps", [metric(r, "rps") for r in blib]),
+            ("wall_s", [r["wall_s"] for r in blib]),
+            ("cpu_s", [r["cpu_s"] for r in blib]),
+            ("cpu_us_per_req", [metric(r, "cpu_us_per_req") for r in blib]),
+            ("rss_mib", [metric(r, "ext_rss_mib") for r in blib]),
+            ("p99_ms", [metric(r, "p99_ms") for r in blib]))},
+    }
+    bc, bl = batch["cli"]["images_per_s"], batch["library"]["rps"]
+    bratio = bc["median"] / bl["median"] if bc and bl else None
+    batch["ratio"] = bratio
+    summary["batch"] = batch
+    bconc = (bcli or blib or [{}])[0].get("conc")
+    bn = fmt(batch["cli"]["images"]["max"]) if batch["cli"]["images"] else "–"
+    target(f"{bn}-image batch, {bconc} concurrent (carcheck-mock): carcheck CLI images/s / library requests/s",
+           bratio, "≥ 0.9×", bratio is not None and bratio >= 0.9,
+           f"CLI median: CPU {fmt(batch['cli']['cpu_s']['median'], 2)} s, peak RSS "
+           f"{fmt(batch['cli']['rss_mib']['median'], 1)} MiB" if bcli else "")
+
     plot_files = []
     with tempfile.TemporaryDirectory() as td:
         if concs:
@@ -483,6 +591,8 @@ plot {lines}
             v = f"{v:.2f}" + ("×" if "×" in t["goal"] else "")
             if "%" in t["goal"]:
                 v = f"{t['value'] * 100:.1f} %"
+        if t.get("note"):
+            v = f"{v if v is not None else '–'} ({t['note']})"
         w(f"| {t['target'].replace('|', chr(92) + '|')} | {v if v is not None else '–'} | {t['goal']} | "
           f"{'**met**' if t['met'] else '**not met**'} |")
     w("")
@@ -598,6 +708,47 @@ plot {lines}
               f"{x['handshakes_full'] * 10000 / n:.1f} | {x['handshakes_resumed'] * 10000 / n:.1f} |")
         w("")
 
+    w("## 7. Batch: the `carcheck` command-line tool vs the library (carcheck-mock, TLS)\n")
+    if bcli or blib:
+        imgs = (bcli[0].get("result") or {}).get("images") if bcli else None
+        w(f"A folder of {fmt(imgs) if imgs else '–'} sample images (`tools/make_sample_images.py --size-kb 8`: "
+          "JPEGs of ~8 KiB, each with its own plate) recognized by `carcheck recognize --concurrency "
+          f"{bconc} --quiet --output FILE DIR` against carcheck-mock (TLS, a key with enough credits and no "
+          "rate limit, its own instance on the server core), and in the same run `carcheck_bench_client "
+          f"--mode multipart --concurrency {bconc}` uploading one of those images as many times against the "
+          "same mock. CLI images/s = output lines / wall time of the whole process (start, folder scan, "
+          "connects and exit included); library requests/s = the measured phase after its warm-up. "
+          "CPU time is user + system of the whole process (`wait4`), peak RSS its `ru_maxrss`.\n")
+        checked = all((r.get("result") or {}).get("plates_checked") for r in bcli) if bcli else False
+        w(f"Output check (every counted run): exactly one line per image, every line `\"ok\":true`, no input "
+          f"twice{', the plate of every line the one generated for its image' if checked else ''}.\n")
+        w(f"**CLI / library: {f'{bratio:.2f}×' if bratio is not None else '–'}** (medians; goal ≥ 0.9×: "
+          f"{'met' if bratio is not None and bratio >= 0.9 else 'not met'}).\n")
+        w("| client | images / requests | images/s or requests/s | wall time (s) | CPU time (s) | "
+          "CPU µs / image | peak RSS (MiB) |")
+        w("|---|---|---|---|---|---|---|")
+        c_, l_ = batch["cli"], batch["library"]
+        w(f"| `carcheck recognize` (CLI) | {mmm(c_['images'])} | {mmm(c_['images_per_s'])} | {mmm(c_['wall_s'], 2)} | "
+          f"{mmm(c_['cpu_s'], 2)} | {mmm(c_['cpu_us_per_image'], 1)} | {mmm(c_['rss_mib'], 1)} |")
+        w(f"| library (`carcheck_bench_client`, `recognize_file`) | {mmm(l_['requests'])} | {mmm(l_['rps'])} | "
+          f"{mmm(l_['wall_s'], 2)} | {mmm(l_['cpu_s'], 2)} | {mmm(l_['cpu_us_per_req'], 1)} | "
+          f"{mmm(l_['rss_mib'], 1)} |")
+        w("")
+        w("For the library, wall and CPU time are the whole process (warm-up included) and CPU µs / image "
+          "the measured phase only; for the CLI all three are the whole process.\n")
+        w("| run | CLI lines ok | CLI images/s | CLI CPU (s) | CLI peak RSS (MiB) | library requests/s | "
+          "CLI / library |")
+        w("|---|---|---|---|---|---|---|")
+        for rep in sorted({r["rep"] for r in bcli + blib}):
+            c1 = next((r for r in bcli if r["rep"] == rep), None)
+            l1 = next((r for r in blib if r["rep"] == rep), None)
+            cr = metric(c1, "rps") if c1 else None
+            lr = metric(l1, "rps") if l1 else None
+            w(f"| {rep} | {fmt((c1['result'] or {}).get('ok_lines')) if c1 else '–'} | {fmt(cr)} | "
+              f"{fmt(c1['cpu_s'], 2) if c1 else '–'} | {fmt(metric(c1, 'ext_rss_mib'), 1) if c1 else '–'} | "
+              f"{fmt(lr)} | {f'{cr / lr:.2f}×' if cr and lr else '–'} |")
+        w("")
+
     if plot_files:
         w("## Plots\n")
         for title, path in plot_files:
@@ -633,6 +784,12 @@ def main():
     s.add_argument("--dir", required=True)
     s.add_argument("--quick", type=int, default=0)
     s.set_defaults(f=cmd_make_inputs)
+    s = sub.add_parser("make-batch")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--size-kb", type=int, default=8)
+    s.add_argument("--tool", required=True, help="tools/make_sample_images.py")
+    s.set_defaults(f=cmd_make_batch)
     s = sub.add_parser("free-ports")
     s.add_argument("n", type=int)
     s.set_defaults(f=cmd_free_ports)
@@ -654,6 +811,9 @@ def main():
     s.add_argument("--env", action="append")
     s.add_argument("--expect-stdout")
     s.add_argument("--launcher", help="carcheck_bench_rusage: measures the command's own peak RSS")
+    s.add_argument("--jsonl-output", help="the command writes JSON Lines here (removed first, checked after)")
+    s.add_argument("--expect-lines", type=int, default=0, help="with --jsonl-output: lines (all ok) expected")
+    s.add_argument("--expect-plates", help="with --jsonl-output: PATH PLATE lines the plates must match")
     s.add_argument("cmd", nargs=argparse.REMAINDER)
     s.set_defaults(f=cmd_run)
     s = sub.add_parser("report")

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # carcheck benchmark harness: the one command.
 #
-#   bash benchmark/run.sh            # full run (~6-8 minutes on 2 cores, build excluded)
+#   bash benchmark/run.sh            # full run (~7-9 minutes on 2 cores, build excluded)
 #   bash benchmark/run.sh --quick    # smoke run (~1 minute): every program once, tiny loads
 #
 # Installs what is missing (Debian packages), builds the benchmark programs in the release
-# preset, starts nginx (TLS + plain, one worker pinned to core 0) and carcheck-mock on
-# 127.0.0.1, runs every measurement with the client pinned to core 1, and writes
+# preset (and the command-line tool), starts nginx (TLS + plain, one worker pinned to core 0)
+# and carcheck-mock on 127.0.0.1, runs every measurement with the client pinned to core 1, and writes
 # benchmark/RESULTS.md, benchmark/results.json and benchmark/plots/*.png.
 # Nothing but 127.0.0.1 is ever contacted (apart from apt-get installing missing packages).
 #
 # Environment: CARCHECK_BENCH_BUILD_DIR (default /tmp/carcheck-bench-build),
-#              CARCHECK_BENCH_KEEP=1 keeps the temporary work directory.
+#              CARCHECK_BENCH_KEEP=1 keeps the temporary work directory,
+#              CARCHECK_BENCH_JOBS build jobs (default 2).
 set -euo pipefail
 
 quick=0
 case "${1:-}" in
   --quick) quick=1 ;;
   "") ;;
-  -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
   *) echo "usage: bash benchmark/run.sh [--quick]" >&2; exit 2 ;;
 esac
 
@@ -55,18 +56,20 @@ fi
 
 # --- 2. Build --------------------------------------------------------------------------------
 log "building the benchmark programs (release preset) in $build_dir"
-(cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_BENCHMARKS=ON >/dev/null)
-cmake --build "$build_dir" -j2 --target carcheck_bench_client carcheck_bench_upload carcheck_bench_encode \
-  carcheck_bench_sched carcheck_bench_rusage peer_curl_multi carcheck-mock
+(cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_BENCHMARKS=ON -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck_bench_client carcheck_bench_upload \
+  carcheck_bench_encode carcheck_bench_sched carcheck_bench_rusage peer_curl_multi carcheck-mock carcheck_cli
 bin=$build_dir/benchmark
 mock_bin=$build_dir/tools/mock_server/carcheck-mock
+cli_bin=$build_dir/tools/cli/carcheck
 
 # --- 3. Work directory, certificate, inputs -------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/carcheck-bench.XXXXXX")
-nginx_pid="" mock_pid=""
+nginx_pid="" mock_pid="" batch_mock_pid=""
 cleanup() {
   [[ -n $nginx_pid ]] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
   [[ -n $mock_pid ]] && kill "$mock_pid" 2>/dev/null && wait "$mock_pid" 2>/dev/null
+  [[ -n $batch_mock_pid ]] && kill "$batch_mock_pid" 2>/dev/null && wait "$batch_mock_pid" 2>/dev/null
   if [[ ${CARCHECK_BENCH_KEEP:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -86,7 +89,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 
 "${harness[@]}" make-inputs --dir "$work" --quick "$quick"
 content_type=$(cat "$work/body.ctype")
-read -r port_tls port_plain port_mock_http port_mock_https < <("${harness[@]}" free-ports 4)
+# The batch of section 7: sample images of ~8 KiB with distinct plates (generated once).
+if ((quick)); then batch_images=2000; else batch_images=10000; fi
+log "generating $batch_images sample images for the batch"
+batch_image=$("${harness[@]}" make-batch --dir "$work/batch" --count "$batch_images" \
+  --tool "$root/tools/make_sample_images.py")
+read -r port_tls port_plain port_mock_http port_mock_https port_batch < <("${harness[@]}" free-ports 5)
 
 # --- 4. nginx --------------------------------------------------------------------------------
 reply=$(tr -d '\n' <"$bench_dir/reply.json")
@@ -146,9 +154,15 @@ taskset -c "$server_cpu" "$mock_bin" --http-port "$port_mock_http" --https-port 
   >"$work/mock.out" 2>"$work/mock.err" &
 mock_pid=$!
 
+log "starting carcheck-mock for the batch on 127.0.0.1:$port_batch (TLS only, no rate limit), core $server_cpu"
+taskset -c "$server_cpu" "$mock_bin" --no-http --https-port "$port_batch" --quiet \
+  --key "batch-key:1000000000" --write-cert "$work/batch-ca.pem" >"$work/batch-mock.out" 2>"$work/batch-mock.err" &
+batch_mock_pid=$!
+
 for _ in $(seq 50); do
   if curl -s -o /dev/null --cacert "$work/cert.pem" "https://127.0.0.1:$port_tls/v3/config" &&
-     curl -s -o /dev/null "http://127.0.0.1:$port_mock_http/v3/config"; then break; fi
+     curl -s -o /dev/null "http://127.0.0.1:$port_mock_http/v3/config" &&
+     curl -s -o /dev/null --cacert "$work/batch-ca.pem" "https://127.0.0.1:$port_batch/v3/config"; then break; fi
   sleep 0.1
 done
 curl -sf -o /dev/null --cacert "$work/cert.pem" -F "image=@$work/car.jpg" \
@@ -248,6 +262,19 @@ for r in $(seq "$runs"); do
     --ca-file "$work/mock-ca.pem" --key bench-key --file "$work/car.jpg" --requests "$pool_req" --duration 120 \
     --concurrency 16 --max-connections 16 --warmup 0
 done
+
+log "7. batch: carcheck CLI over $batch_images images vs the library, 64 concurrent, against carcheck-mock"
+batch_endpoint="https://127.0.0.1:$port_batch/v3"
+for r in $(seq "$runs"); do
+  run --suite batch --client carcheck_cli --conc 64 --rep "$r" --timeout 300 --env CARCHECK_SECRET_KEY=batch-key \
+    --jsonl-output "$work/batch-out.jsonl" --expect-lines "$batch_images" --expect-plates "$work/batch.plates" -- \
+    "${pin_client[@]}" "$cli_bin" recognize --endpoint "$batch_endpoint" --ca-file "$work/batch-ca.pem" \
+    --concurrency 64 --quiet --output "$work/batch-out.jsonl" "$work/batch"
+  run --suite batch --client carcheck_library --conc 64 --rep "$r" --timeout 300 -- \
+    "${pin_client[@]}" "$bin/carcheck_bench_client" --endpoint "$batch_endpoint" --ca-file "$work/batch-ca.pem" \
+    --key batch-key --file "$batch_image" --requests "$batch_images" --duration 240 --concurrency 64 --mode multipart
+done
+rm -f "$work/batch-out.jsonl"
 
 # --- 6. Report -------------------------------------------------------------------------------
 log "writing the report"
