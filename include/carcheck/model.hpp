@@ -25,6 +25,8 @@
 #include <carcheck/config.hpp>
 #include <carcheck/error.hpp>
 
+#include <boost/json/fwd.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -161,6 +163,25 @@ CARCHECK_DECL error_code parse_config(std::string json, config& out, std::string
 
 /// Parses an error reply ({"error": "..."}).
 CARCHECK_DECL error_code parse_error_body(std::string_view json, error_body& out, std::string& detail);
+
+// Serialisation back to JSON (boost::json::value_from(x) / boost::json::serialize(value_from(x))),
+// e.g. for tools that print results. Members are written with the spec's names (config::labels
+// as "vehicle_labels"); std::optional members, and the extras the spec does not name (uuid,
+// image_bytes_prefix) when empty, are left out; raw_json is never written. Parsing the output
+// again gives the same values. Include <boost/json/value_from.hpp> to call value_from.
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const coordinate& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const region_of_interest& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const plate_candidate& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const vehicle_candidate& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const vehicle_details& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const plate_details& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const detected_vehicle& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const processing_times& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const recognition& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const country& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const vehicle_labels& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const config& v);
+CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const error_body& v);
 
 } // namespace carcheck
 

@@ -150,10 +150,13 @@ BOOST_AUTO_TEST_CASE(memory_does_not_grow_with_the_file)
                 grow200, grow1g, grow1g_b64);
     // Both processes' buffers together stay far below the file sizes; the bound is the same
     // for 200 MB and 1 GB: memory is independent of the file size.
+    // (Skipped under AddressSanitizer, whose allocator quarantine inflates RSS.)
+#if !defined(__SANITIZE_ADDRESS__)
     const std::size_t bound_kib = 16 * 1024;
     BOOST_TEST(grow200 < bound_kib);
     BOOST_TEST(grow1g < bound_kib);
     BOOST_TEST(grow1g_b64 < bound_kib);
+#endif
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -53,24 +53,52 @@ BOOST_AUTO_TEST_SUITE(scheduling_test)
 
 BOOST_AUTO_TEST_CASE(spent_window_holds_requests_until_the_reset)
 {
-    // 4 requests per 2 s window, 12 requests: the scheduler must wait for resets rather
-    // than send requests the server refuses.
-    mock_fixture f(key_with(1'000'000, 4, std::chrono::seconds(2)));
+    // N = 3 requests per 1 s window and a batch of 10 x N: the scheduler waits for each
+    // reset instead of sending requests the server would refuse.
+    constexpr int n = 3;
+    mock_fixture f(key_with(1'000'000, n, std::chrono::seconds(1)));
     auto o = f.options();
     o.max_connections = 2;
     carcheck::client c(f.ioc.get_executor(), o);
     auto image = f.image("RATE42");
-    auto outcomes = f.run(batch(c, image, 12));
-    BOOST_TEST(outcomes.size() == 12u);
-    BOOST_TEST(count(outcomes, {}) == 12u);
+    const auto started = std::chrono::steady_clock::now();
+    auto outcomes = f.run(batch(c, image, 10 * n));
+    const auto took = std::chrono::steady_clock::now() - started;
+    BOOST_TEST(outcomes.size() == std::size_t(10 * n)); // one outcome each
+    BOOST_TEST(count(outcomes, {}) == std::size_t(10 * n));
     auto stats = f.server.get_stats();
-    BOOST_TEST(stats.responses_by_status[200] == 12u);
-    BOOST_TEST(stats.responses_by_status[403] == 0u);
+    BOOST_TEST(stats.responses_by_status[200] == std::size_t(10 * n));
+    // Zero refusals after the first window (the first replies teach the client the limit).
+    BOOST_TEST(stats.responses_by_status[403] <= 1u);
     auto counters = c.scheduling_counters();
-    BOOST_TEST(counters.succeeded == 12u);
-    BOOST_TEST(counters.responses_403 == 0u);
+    BOOST_TEST(counters.succeeded == std::size_t(10 * n));
     BOOST_TEST(counters.throttled_time.count() > 0);
-    BOOST_TEST(counters.rate_limit.value_or(0) == 4);
+    BOOST_TEST(counters.rate_limit.value_or(0) == n);
+    // The credits the client reports are the mock's ledger.
+    BOOST_TEST(counters.credits_used.value_or(-1) == f.server.credits_used("test-key"));
+    BOOST_TEST(counters.credits_remaining.value_or(-1) == 1'000'000 - f.server.credits_used("test-key"));
+    // It cannot have been faster than the windows allow (at least 8 full windows; a lower bound
+    // only: a slow machine may take longer).
+    BOOST_TEST(took >= std::chrono::milliseconds(8000));
+    BOOST_TEST_MESSAGE("10 x N batch took " << std::chrono::duration<double>(took).count() << " s");
+}
+
+BOOST_AUTO_TEST_CASE(credits_running_out_mid_batch)
+{
+    // 10 credits, 30 concurrent requests: 10 succeed, the other 20 fail with monthly_limit
+    // at once (the first 402 fails every queued request), nothing hangs.
+    mock_fixture f(key_with(10, 0, std::chrono::seconds(60)));
+    auto o = f.options();
+    o.max_connections = 4;
+    carcheck::client c(f.ioc.get_executor(), o);
+    auto image = f.image("MIDB42");
+    auto outcomes = f.run(batch(c, image, 30));
+    BOOST_TEST(outcomes.size() == 30u);
+    BOOST_TEST(count(outcomes, {}) == 10u);
+    BOOST_TEST(count(outcomes, carcheck::error::monthly_limit) == 20u);
+    // At most the requests in flight when the first 402 came back reached the server.
+    BOOST_TEST(f.server.get_stats().responses_by_status[402] <= 4u);
+    BOOST_TEST(c.scheduling_counters().credits_exhausted);
 }
 
 BOOST_AUTO_TEST_CASE(refused_request_is_retried_after_the_reset)

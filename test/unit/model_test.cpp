@@ -3,11 +3,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <iterator>
 #include <sstream>
 #include <string>
@@ -566,6 +568,244 @@ BOOST_AUTO_TEST_CASE(parsing_again_replaces_the_previous_result)
     BOOST_TEST(r.vehicles.empty());
     BOOST_TEST(!r.image_bytes.has_value());
     BOOST_TEST(r.credits_monthly_used == 43);
+}
+
+// Serialisation (value_from) ------------------------------------------------------------------
+
+namespace {
+
+namespace json = boost::json;
+
+void same(const carcheck::vehicle_candidate& a, const carcheck::vehicle_candidate& b)
+{
+    BOOST_TEST(a.name == b.name);
+    BOOST_TEST(a.confidence == b.confidence);
+}
+
+void same(const std::vector<carcheck::vehicle_candidate>& a, const std::vector<carcheck::vehicle_candidate>& b)
+{
+    BOOST_REQUIRE_EQUAL(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        same(a[i], b[i]);
+}
+
+void same(const carcheck::vehicle_details& a, const carcheck::vehicle_details& b)
+{
+    same(a.body_type, b.body_type);
+    same(a.color, b.color);
+    same(a.make, b.make);
+    same(a.make_model, b.make_model);
+    same(a.orientation, b.orientation);
+    same(a.year, b.year);
+}
+
+void same(const carcheck::region_of_interest& a, const carcheck::region_of_interest& b)
+{
+    BOOST_TEST(a.x == b.x);
+    BOOST_TEST(a.y == b.y);
+    BOOST_TEST(a.width == b.width);
+    BOOST_TEST(a.height == b.height);
+}
+
+void same(const carcheck::plate_details& a, const carcheck::plate_details& b)
+{
+    BOOST_TEST(a.plate == b.plate);
+    BOOST_TEST(a.confidence == b.confidence);
+    BOOST_TEST(a.matches_template == b.matches_template);
+    BOOST_TEST(a.plate_index == b.plate_index);
+    BOOST_TEST(a.region == b.region);
+    BOOST_TEST(a.region_confidence == b.region_confidence);
+    BOOST_TEST(a.processing_time_ms == b.processing_time_ms);
+    BOOST_TEST(a.requested_topn == b.requested_topn);
+    BOOST_REQUIRE_EQUAL(a.coordinates.size(), b.coordinates.size());
+    for (std::size_t i = 0; i < a.coordinates.size(); ++i) {
+        BOOST_TEST(a.coordinates[i].x == b.coordinates[i].x);
+        BOOST_TEST(a.coordinates[i].y == b.coordinates[i].y);
+    }
+    BOOST_REQUIRE_EQUAL(a.candidates.size(), b.candidates.size());
+    for (std::size_t i = 0; i < a.candidates.size(); ++i) {
+        BOOST_TEST(a.candidates[i].plate == b.candidates[i].plate);
+        BOOST_TEST(a.candidates[i].confidence == b.candidates[i].confidence);
+        BOOST_TEST(a.candidates[i].matches_template == b.candidates[i].matches_template);
+    }
+    BOOST_REQUIRE_EQUAL(a.vehicle.has_value(), b.vehicle.has_value());
+    if (a.vehicle)
+        same(*a.vehicle, *b.vehicle);
+    same(a.vehicle_region, b.vehicle_region);
+}
+
+void same(const carcheck::recognition& a, const carcheck::recognition& b)
+{
+    BOOST_TEST(a.version == b.version);
+    BOOST_TEST(a.data_type == b.data_type);
+    BOOST_TEST(a.epoch_time == b.epoch_time);
+    BOOST_TEST(a.img_width == b.img_width);
+    BOOST_TEST(a.img_height == b.img_height);
+    BOOST_TEST(a.processing_time.total == b.processing_time.total);
+    BOOST_TEST(a.processing_time.plates == b.processing_time.plates);
+    BOOST_TEST(a.processing_time.vehicles == b.processing_time.vehicles);
+    BOOST_REQUIRE_EQUAL(a.regions_of_interest.size(), b.regions_of_interest.size());
+    for (std::size_t i = 0; i < a.regions_of_interest.size(); ++i)
+        same(a.regions_of_interest[i], b.regions_of_interest[i]);
+    BOOST_REQUIRE_EQUAL(a.results.size(), b.results.size());
+    for (std::size_t i = 0; i < a.results.size(); ++i)
+        same(a.results[i], b.results[i]);
+    BOOST_REQUIRE_EQUAL(a.vehicles.size(), b.vehicles.size());
+    for (std::size_t i = 0; i < a.vehicles.size(); ++i) {
+        BOOST_TEST(a.vehicles[i].x == b.vehicles[i].x);
+        BOOST_TEST(a.vehicles[i].y == b.vehicles[i].y);
+        BOOST_TEST(a.vehicles[i].width == b.vehicles[i].width);
+        BOOST_TEST(a.vehicles[i].height == b.vehicles[i].height);
+        same(a.vehicles[i].details, b.vehicles[i].details);
+    }
+    BOOST_TEST(a.credit_cost == b.credit_cost);
+    BOOST_TEST(a.credits_monthly_used == b.credits_monthly_used);
+    BOOST_TEST(a.credits_monthly_total == b.credits_monthly_total);
+    BOOST_TEST(a.uuid == b.uuid);
+    BOOST_TEST((a.image_bytes == b.image_bytes));
+    BOOST_TEST(a.image_bytes_prefix == b.image_bytes_prefix);
+}
+
+/// The property names of a schema of the spec.
+std::set<std::string> spec_properties(const json::value& schema)
+{
+    std::set<std::string> out;
+    for (const auto& kv : schema.at("properties").as_object())
+        out.insert(std::string(kv.key()));
+    return out;
+}
+
+std::set<std::string> member_names(const json::value& v)
+{
+    std::set<std::string> out;
+    for (const auto& kv : v.as_object())
+        out.insert(std::string(kv.key()));
+    return out;
+}
+
+json::value load_spec()
+{
+    std::ifstream in(std::string(CARCHECK_TEST_DATA_DIR) + "/../../spec/carcheck-v3.json", std::ios::binary);
+    BOOST_REQUIRE_MESSAGE(in, "cannot open spec/carcheck-v3.json");
+    return json::parse(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+}
+
+/// Every property of the spec's schema is written, and nothing else but the `extras`.
+void check_names(const json::value& written, const json::value& schema, const std::set<std::string>& extras,
+                 const std::string& what)
+{
+    BOOST_TEST_CONTEXT(what)
+    {
+        const auto spec = spec_properties(schema);
+        for (const auto& name : spec)
+            BOOST_TEST(written.as_object().contains(name), "missing " << name);
+        for (const auto& name : member_names(written))
+            BOOST_TEST((spec.count(name) + extras.count(name)) == 1u, "unexpected " << name);
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(recognitions_round_trip_through_value_from)
+{
+    for (const char* name : {"recognize_full.json", "recognize_two_plates.json", "recognize_no_plates.json"}) {
+        BOOST_TEST_CONTEXT(name)
+        {
+            auto [ec, r, detail] = recognize(reply(name));
+            BOOST_REQUIRE_MESSAGE(!ec, detail);
+            const json::value written = json::value_from(r);
+            BOOST_TEST(!written.as_object().contains("raw_json"));
+            const std::string text = json::serialize(written);
+            auto [ec2, again, detail2] = recognize(text);
+            BOOST_REQUIRE_MESSAGE(!ec2, detail2);
+            same(r, again);
+            BOOST_TEST(again.raw_json == text);
+            BOOST_TEST(json::value_from(again) == written);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(value_from_leaves_out_empty_optional_members)
+{
+    carcheck::recognition r;
+    r.results.emplace_back().plate = "ABC123";
+    r.raw_json = "{}";
+    const json::value v = json::value_from(r);
+    for (const char* absent : {"image_bytes", "uuid", "image_bytes_prefix", "raw_json"})
+        BOOST_TEST(!v.as_object().contains(absent), absent);
+    BOOST_TEST(!v.at("results").at(0).as_object().contains("vehicle"));
+    // Integral epoch times are written as integers, others as numbers.
+    r.epoch_time = 1700000000123.0;
+    BOOST_TEST(json::value_from(r).at("epoch_time").is_int64());
+    r.epoch_time = 12.5;
+    BOOST_TEST(json::value_from(r).at("epoch_time").as_double() == 12.5);
+    // An empty but present image is written.
+    r.image_bytes = "";
+    BOOST_TEST(json::value_from(r).at("image_bytes").as_string().empty());
+}
+
+BOOST_AUTO_TEST_CASE(config_and_error_body_round_trip_through_value_from)
+{
+    auto [ec, c, detail] = configuration(reply("config.json"));
+    BOOST_REQUIRE_MESSAGE(!ec, detail);
+    const json::value written = json::value_from(c);
+    BOOST_TEST(!written.as_object().contains("raw_json"));
+    auto [ec2, again, detail2] = configuration(json::serialize(written));
+    BOOST_REQUIRE_MESSAGE(!ec2, detail2);
+    BOOST_REQUIRE_EQUAL(again.countries.size(), c.countries.size());
+    for (std::size_t i = 0; i < c.countries.size(); ++i) {
+        BOOST_TEST(again.countries[i].code == c.countries[i].code);
+        BOOST_TEST(again.countries[i].name == c.countries[i].name);
+    }
+    BOOST_TEST(again.labels.bodytype == c.labels.bodytype, tt::per_element());
+    BOOST_TEST(again.labels.color == c.labels.color, tt::per_element());
+    BOOST_TEST(again.labels.make == c.labels.make, tt::per_element());
+    BOOST_TEST(again.labels.makemodel == c.labels.makemodel, tt::per_element());
+    BOOST_TEST(again.labels.orientation == c.labels.orientation, tt::per_element());
+    BOOST_TEST(again.labels.year == c.labels.year, tt::per_element());
+
+    carcheck::error_body body;
+    std::string d;
+    BOOST_REQUIRE(!carcheck::parse_error_body(reply("error_402.json"), body, d));
+    carcheck::error_body body2;
+    BOOST_REQUIRE(!carcheck::parse_error_body(json::serialize(json::value_from(body)), body2, d));
+    BOOST_TEST(body2.error == body.error);
+}
+
+BOOST_AUTO_TEST_CASE(value_from_writes_the_spec_member_names)
+{
+    const json::value spec = load_spec();
+    const json::value& defs = spec.at("definitions");
+    const json::value& ok = spec.at("responses").at("api_200").at("schema");
+    const json::value& cfg = spec.at("paths").at("/config").at("get").at("responses").at("200").at("schema");
+
+    auto [ec, r, detail] = recognize(reply("recognize_full.json"));
+    BOOST_REQUIRE_MESSAGE(!ec, detail);
+    BOOST_REQUIRE(!r.results.empty() && r.results[0].vehicle && !r.vehicles.empty());
+    const json::value v = json::value_from(r);
+    // Members the service sends beyond the spec, kept by the model.
+    check_names(v, ok, {"uuid", "image_bytes", "image_bytes_prefix"}, "api_200");
+    check_names(v.at("processing_time"), ok.at("properties").at("processing_time"), {}, "processing_time");
+    check_names(v.at("regions_of_interest").at(0), defs.at("region_of_interest"), {}, "region_of_interest");
+    const json::value& plate = v.at("results").at(0);
+    check_names(plate, defs.at("plate_details"), {"plate_index"}, "plate_details");
+    check_names(plate.at("coordinates").at(0), defs.at("coordinate"), {}, "coordinate");
+    check_names(plate.at("candidates").at(0), defs.at("plate_candidate"), {}, "plate_candidate");
+    check_names(plate.at("vehicle"), defs.at("vehicle_details"), {}, "vehicle_details");
+    check_names(plate.at("vehicle").at("color").at(0), defs.at("vehicle_candidate"), {}, "vehicle_candidate");
+    check_names(v.at("vehicles").at(0), defs.at("vehicles"), {}, "vehicles");
+    check_names(v.at("vehicles").at(0).at("details"), defs.at("vehicle_details"), {}, "vehicles.details");
+
+    auto [ec2, c, detail2] = configuration(reply("config.json"));
+    BOOST_REQUIRE_MESSAGE(!ec2, detail2);
+    const json::value cv = json::value_from(c);
+    check_names(cv, cfg, {}, "config");
+    check_names(cv.at("countries").at(0), cfg.at("properties").at("countries").at("items"), {}, "country");
+    check_names(cv.at("vehicle_labels"), cfg.at("properties").at("vehicle_labels"), {}, "vehicle_labels");
+
+    for (const char* status : {"api_400", "api_401", "api_402", "api_403"})
+        check_names(json::value_from(carcheck::error_body{"x"}), spec.at("responses").at(status).at("schema"), {},
+                    status);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -105,9 +106,18 @@ private:
         return std::visit(std::forward<F>(f), stream_);
     }
 
+    /// Serialises the whole request into out_ (see exchange()); false when the body failed.
+    template <class Body>
+    bool flatten(http::request_serializer<Body>& sr, error_code& ec);
+
     std::variant<beast::tcp_stream, tls_stream> stream_;
     beast::flat_buffer buffer_;
+    beast::flat_buffer out_; // small requests, serialised in one piece; its capacity is kept
 };
+
+/// Requests whose body is at most this size are serialised into one contiguous buffer and
+/// written with one async_write (see http_connection::exchange).
+inline constexpr std::uint64_t flat_request_limit = 64 * 1024;
 
 /// The peer closed or reset the connection (plain or TLS).
 inline bool is_closed_by_peer(const error_code& ec) noexcept
@@ -150,6 +160,22 @@ inline exchange_result& fail_exchange(exchange_result& r, error_code ec, const c
 }
 
 template <class Body>
+bool http_connection::flatten(http::request_serializer<Body>& sr, error_code& ec)
+{
+    out_.consume(out_.size());
+    do {
+        sr.next(ec, [&](error_code&, const auto& buffers) {
+            const std::size_t n = boost::asio::buffer_size(buffers);
+            out_.commit(boost::asio::buffer_copy(out_.prepare(n), buffers));
+            sr.consume(n);
+        });
+        if (ec)
+            return false;
+    } while (!sr.is_done());
+    return true;
+}
+
+template <class Body>
 boost::asio::awaitable<exchange_result>
 http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
                           std::chrono::milliseconds timeout)
@@ -161,10 +187,31 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
     tcp().expires_after(timeout);
 
     http::request_serializer<Body> serializer{req};
-    auto [wec, written] = co_await visit([&](auto& s) {
-        return http::async_write(s, serializer, as_tuple(use_awaitable));
-    });
-    (void)written;
+    error_code wec;
+    const auto payload = req.payload_size();
+    if (payload && *payload <= flat_request_limit) {
+        // A small request (the usual image upload) goes out as one buffer: header, multipart
+        // framing and image together. Written piecewise, the header, the part header, the
+        // image and the closing delimiter each became a write_some of their own -- a TLS
+        // record, a send() and a timer armed and cancelled by the stream for each -- which
+        // cost more than copying some tens of KB once.
+        if (flatten(serializer, wec)) {
+            auto [e, n] = co_await visit([&](auto& s) {
+                return boost::asio::async_write(s, out_.data(), as_tuple(use_awaitable));
+            });
+            (void)n;
+            wec = e;
+        }
+        out_.consume(out_.size());
+        if (out_.capacity() > 2 * flat_request_limit)
+            out_ = beast::flat_buffer{}; // a large header: do not keep its memory
+    } else {
+        auto [e, written] = co_await visit([&](auto& s) {
+            return http::async_write(s, serializer, as_tuple(use_awaitable));
+        });
+        (void)written;
+        wec = e;
+    }
     if (wec) {
         // A body that failed (file changed or unreadable) keeps its own error code.
         if (wec.category() == error_category())
