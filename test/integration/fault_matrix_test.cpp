@@ -67,7 +67,10 @@ carcheck::client_options matrix_client(const mock_fixture& f, bool tls)
 void check_fault(bool tls, const fault_case& c)
 {
     mock_fixture f(matrix_server());
-    carcheck::client client(f.ioc.get_executor(), matrix_client(f, tls));
+    auto co = matrix_client(f, tls);
+    if (c.fault == mock::fault::reset_during_request)
+        co.timeouts.request = std::chrono::seconds(120); // the resent 32 MB upload must not time out
+    carcheck::client client(f.ioc.get_executor(), co);
     // The reset has to hit a body still in flight: make it larger than the socket buffers.
     auto image = c.fault == mock::fault::reset_during_request ? f.image("FAULT1", 32u << 20) : f.image("FAULT1");
     const carcheck::recognize_options opts;
