@@ -156,6 +156,11 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
             r.ec = boost::asio::error::operation_aborted;
             co_return r;
         }
+        if (r.ec && pool().closed()) {
+            r.ec = error::client_closed;
+            failure = "the client was closed while the request was in progress";
+            co_return r;
+        }
         // A kept-alive connection the server closed just as we used it: resend at once only
         // when the server cannot have processed the request (it never got all of it), or the
         // request is free to repeat (GET /config). Body errors (file changed) are final.

@@ -294,9 +294,10 @@ CARCHECK_DECL void pool_impl::close()
     for (http_connection* c : idle_)
         destroy(c);
     idle_.clear();
-    // Connections lent out are cancelled; their exchanges fail and release closes them.
+    // Connections lent out are closed: an exchange in progress fails at once, and one that
+    // has not started yet cannot wait on a live socket. release() then discards them.
     for (auto& c : all_)
-        c->cancel();
+        c->close();
     auto waiters = std::move(waiters_);
     waiters_.clear();
     for (pool_waiter* w : waiters) {
