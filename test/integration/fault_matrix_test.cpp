@@ -1,5 +1,6 @@
 // The fault matrix: every fault the mock can inject, over TLS and plain HTTP, ends in its
 // documented outcome (README, "Fault matrix"), and the same client serves the next request.
+#include "support/loopback.hpp"
 #include "support/mock_fixture.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -172,21 +173,11 @@ BOOST_AUTO_TEST_CASE(tls_handshake_that_never_completes)
     mock_fixture f;
     // A listener that accepts and then says nothing at all.
     asio::io_context silent_ioc;
-    asio::ip::tcp::acceptor silent(silent_ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    std::vector<asio::ip::tcp::socket> held;
-    std::function<void()> accept_more = [&] {
-        silent.async_accept([&](boost::system::error_code ec, asio::ip::tcp::socket s) {
-            if (ec)
-                return;
-            held.push_back(std::move(s));
-            accept_more();
-        });
-    };
-    accept_more();
+    silent_listener silent(silent_ioc);
     std::thread silent_thread([&] { silent_ioc.run_for(std::chrono::seconds(60)); });
 
     auto o = f.options(true);
-    o.endpoint = "https://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/v3";
+    o.endpoint = "https://127.0.0.1:" + std::to_string(silent.port()) + "/v3";
     o.timeouts.handshake = std::chrono::milliseconds(300);
     carcheck::client client(f.ioc.get_executor(), o);
     carcheck::diagnostics diag;

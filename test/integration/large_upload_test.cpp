@@ -1,5 +1,6 @@
 // Uploads stream from disk: the mock's hash of what it received equals the file's, and the
 // client's memory does not grow with the file size (200 MB file, 1 GB sparse file).
+#include "support/loopback.hpp"
 #include "support/mock_fixture.hpp"
 
 #include <openssl/evp.h>
@@ -29,15 +30,6 @@ std::string sha256_hex(const std::string& bytes)
     return hex;
 }
 
-std::size_t rss_kib()
-{
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::strtoull(line.c_str() + 6, nullptr, 10);
-    return 0;
-}
 
 /// A file of `size` bytes: the JPEG-shaped head carrying `plate`, then either random bytes
 /// written to disk or a hole (sparse: takes no disk space, reads as zeros).

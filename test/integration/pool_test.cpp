@@ -1,4 +1,5 @@
 // The connection pool under load, server-side closes, faults, cancellation and threads.
+#include "support/loopback.hpp"
 #include "support/mock_fixture.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -230,19 +231,9 @@ BOOST_AUTO_TEST_CASE(cancelling_during_the_upload_discards_the_connection)
 {
     // A loopback listener that accepts and never reads: a large upload blocks in the write.
     mock_fixture f;
-    asio::ip::tcp::acceptor silent(f.ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    std::vector<asio::ip::tcp::socket> held;
-    std::function<void()> accept_more = [&] {
-        silent.async_accept([&](boost::system::error_code ec, asio::ip::tcp::socket s) {
-            if (ec)
-                return;
-            held.push_back(std::move(s));
-            accept_more();
-        });
-    };
-    accept_more();
+    silent_listener silent(f.ioc);
     auto o = f.options(false);
-    o.endpoint = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/v3";
+    o.endpoint = "http://127.0.0.1:" + std::to_string(silent.port()) + "/v3";
     o.max_connections = 1;
     carcheck::client c(f.ioc.get_executor(), o);
     auto big = f.image("WRITE1", 32u << 20);

@@ -2,6 +2,7 @@
 // exchanges. Every request gets exactly one outcome, the outcomes match the faults the
 // server applied, memory and file descriptors stay flat. CARCHECK_SOAK_REQUESTS sets the
 // count (100,000 in the normal build; fewer under the sanitizers).
+#include "support/loopback.hpp"
 #include "support/mock_fixture.hpp"
 
 #include <cstdlib>
@@ -21,25 +22,6 @@ std::size_t soak_requests()
     if (const char* env = std::getenv("CARCHECK_SOAK_REQUESTS"))
         return static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
     return 100'000;
-}
-
-std::size_t open_fds()
-{
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd"))
-        ++n;
-    return n;
-}
-
-/// Resident set size in KiB (VmRSS of /proc/self/status).
-std::size_t rss_kib()
-{
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::strtoull(line.c_str() + 6, nullptr, 10);
-    return 0;
 }
 
 struct soak_result {

@@ -204,12 +204,7 @@ public:
         done_ = false;
         body_.error_detail_.clear();
         const auto& src = body_.source_;
-        if (!src.ready()) {
-            body_.error_detail_ = "the body has no file or buffer";
-            ec = error::invalid_argument;
-            return;
-        }
-        if (auto e = src.check_unchanged(body_.error_detail_)) {
+        if (auto e = src.begin_attempt(body_.error_detail_)) {
             ec = e;
             return;
         }

@@ -142,8 +142,18 @@ public:
     std::string_view content_type() const noexcept { return content_type_; }
     std::span<const std::byte> memory() const noexcept { return memory_; }
 
-    /// Called when a send attempt starts: a file must still have its recorded size and
-    /// still be linked in the file system.
+    /// Called by a body's writer when a send attempt starts: there must be a source, and a
+    /// file must still have its recorded size and still be linked in the file system.
+    error_code begin_attempt(std::string& detail) const
+    {
+        if (!ready()) {
+            detail = "the body has no file or buffer";
+            return error::invalid_argument;
+        }
+        return check_unchanged(detail);
+    }
+
+    /// A file must still have its recorded size and still be linked in the file system.
     error_code check_unchanged(std::string& detail) const
     {
         if (!fd_)
