@@ -56,6 +56,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         used += n;
     }
     if (!parser.is_done()) {
+        // Beast's stream reads report a close before any byte without calling put_eof
+        // (its precondition); so does the client.
+        if (!parser.got_some())
+            return 0;
         parser.put_eof(ec);
         if (ec || !parser.is_done())
             return 0;

@@ -51,6 +51,12 @@ BOOST_AUTO_TEST_CASE(http_dates)
     BOOST_TEST(!carcheck::parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT").has_value());
     BOOST_TEST(!carcheck::parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT").has_value());
     BOOST_TEST(!carcheck::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").has_value());
+    // Years a 64-bit nanosecond clock cannot hold (found by fuzzing) and years no server
+    // clock shows are refused, not overflowed.
+    BOOST_TEST(!carcheck::parse_http_date("Wed, 25 Nov 1013 13:05:35 GMT").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Wed, 25 Nov 9999 13:05:35 GMT").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Wed, 31 Dec 1969 23:59:59 GMT").has_value());
+    BOOST_TEST(carcheck::parse_http_date("Mon, 31 Dec 2199 23:59:59 GMT").has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

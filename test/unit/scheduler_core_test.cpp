@@ -201,6 +201,19 @@ BOOST_AUTO_TEST_CASE(reset_in_the_past_does_not_hold)
     BOOST_TEST(sent(submit(c, t0).second));
 }
 
+BOOST_AUTO_TEST_CASE(reset_absurdly_far_in_the_past_does_not_hold)
+{
+    // Found by fuzzing: a very negative epoch must not overflow the conversion to local time.
+    for (std::int64_t past : {std::int64_t{-1}, std::int64_t{-9'000'000'000'000'000'000}}) {
+        scheduler_core c{seeded()};
+        auto [a, r] = submit(c, t0);
+        BOOST_REQUIRE(sent(r));
+        c.on_outcome(t0, a, reply(200, 0, past, 10, t0));
+        BOOST_TEST(!c.reset_time().has_value());
+        BOOST_TEST(sent(submit(c, t0).second));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(reset_far_in_the_future_is_capped)
 {
     for (std::int64_t far : {std::int64_t{epoch_of(t0) + 1'000'000'000}, std::int64_t{9'000'000'000'000'000'000}}) {

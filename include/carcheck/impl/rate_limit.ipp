@@ -81,6 +81,10 @@ parse_http_date(std::string_view value) noexcept
         return std::nullopt;
     if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
         return std::nullopt;
+    // system_clock counts nanoseconds in 64 bits (years 1678 to 2262); a server date outside
+    // 1970..2199 is wrong anyway and must not overflow the conversion or the clock offset.
+    if (year < 1970 || year > 2199)
+        return std::nullopt;
     const std::int64_t days = detail::days_from_civil(year, month, static_cast<unsigned>(day));
     const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second;
     return std::chrono::system_clock::time_point{std::chrono::seconds{secs}};

@@ -332,6 +332,8 @@ CARCHECK_DECL sched_time scheduler_core::reset_to_local(sched_time now, std::int
         std::chrono::duration_cast<std::chrono::seconds>(opts_.max_reset_wait).count() + 2;
     if (epoch > server_now_s + cap_s) // also keeps the conversion below from overflowing
         return cap;
+    if (epoch < server_now_s - cap_s) // long past (or absurd): reset already, no overflow
+        return now;
     const sched_time local = sched_time{std::chrono::duration_cast<sched_time::duration>(
                                  std::chrono::seconds{epoch})} -
                              std::chrono::duration_cast<sched_time::duration>(off) +
