@@ -349,6 +349,23 @@ BOOST_AUTO_TEST_CASE(missing_file_gets_its_own_error_line)
     BOOST_TEST(u.at(url).at("http_status").as_int64() == 400);
 }
 
+BOOST_AUTO_TEST_CASE(output_write_failure_stops_with_a_clear_error)
+{
+    // /dev/full accepts the open and fails every write with ENOSPC: lines are written in
+    // batches, and the failure of a batch must still stop the run and be reported.
+    if (!fs::exists("/dev/full"))
+        return;
+    cli_fixture f;
+    f.make_images("full", "FULL", 20);
+    const auto r = f.run({"recognize", "--endpoint", f.http(), "--concurrency", "2", "--output", "/dev/full",
+                          (f.dir.path / "full").string()});
+    BOOST_TEST(r.exit_code == 1, r.err);
+    BOOST_TEST(r.err.find("cannot write the output") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("No space left on device") != std::string::npos, r.err);
+    // It stopped: not every image was sent.
+    BOOST_TEST(f.recognize_requests() < 20u);
+}
+
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2)
 {
     cli_fixture f;

@@ -44,7 +44,7 @@ const char* const common_options_help = R"(Connection options:
   --endpoint URL          API base URL (default https://api.openalpr.com/v3, or
                           $CARCHECK_ENDPOINT). http:// is accepted for loopback hosts only.
   --secret-key-file FILE  read the secret key from FILE (default: $CARCHECK_SECRET_KEY)
-  --ca-file FILE          also trust the CA certificates in this PEM file
+  --ca-file FILE          trust only the CA certificates in this PEM file (like curl --cacert)
   --insecure-loopback     do not verify the TLS certificate; allowed only when the endpoint
                           host is a loopback address (127.0.0.0/8, ::1, localhost), e.g. a
                           local mock server whose certificate you do not have

@@ -113,18 +113,27 @@ output_writer::output_writer(std::FILE* f, bool owns, output_format format) : f_
 
 output_writer::~output_writer()
 {
+    flush();
     if (owns_ && f_)
         std::fclose(f_);
-    else if (f_)
-        std::fflush(f_);
 }
 
 void output_writer::emit(const std::string& line)
 {
-    if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0) {
+    buffer_ += line;
+    if (buffer_.size() > 64 * 1024)
+        flush();
+}
+
+void output_writer::flush()
+{
+    if (!f_)
+        return;
+    if (std::fwrite(buffer_.data(), 1, buffer_.size(), f_) != buffer_.size() || std::fflush(f_) != 0) {
         if (failure_.empty())
             failure_ = std::strerror(errno);
     }
+    buffer_.clear();
 }
 
 void output_writer::write_header()

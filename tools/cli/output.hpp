@@ -2,8 +2,9 @@
 #define CARCHECK_CLI_OUTPUT_HPP
 
 // Output writers (JSON Lines, CSV) and the --resume reader of an existing output file.
-// Every line is written with one fwrite and flushed at once, so an interrupted run keeps
-// everything it reported.
+// Lines are collected in memory and written by flush(); the batch flushes as soon as the
+// replies that completed together are written (one write for many lines instead of one
+// each), so an interrupted run keeps everything it reported.
 
 #include "args.hpp"
 
@@ -37,6 +38,12 @@ public:
     void write_error(const std::string& input, const std::string& code, const std::string& message,
                      unsigned http_status);
 
+    /// Writes the collected lines to the file and flushes it. Also done when more than
+    /// 64 KiB are waiting and by the destructor.
+    void flush();
+    /// Lines collected but not flushed yet.
+    bool pending() const { return !buffer_.empty(); }
+
     /// A write or flush failed (disk full, closed pipe): the text of the first failure.
     const std::string& failure() const { return failure_; }
 
@@ -51,6 +58,7 @@ private:
     std::FILE* f_;
     bool owns_;
     output_format format_;
+    std::string buffer_;
     std::string failure_;
 };
 

@@ -116,6 +116,9 @@ carcheck::client_options make_client_options(const cli_options& o, const std::st
         if (::access(o.ca_file.c_str(), R_OK) != 0)
             throw usage_error("cannot read the CA file '" + o.ca_file + "': " + std::strerror(errno));
         c.tls.ca_file = o.ca_file;
+        // Like curl --cacert: this file replaces the system store (which also spares parsing
+        // a few hundred certificates at every start).
+        c.tls.use_system_roots = false;
     }
     if (o.insecure_loopback) {
         if (!is_loopback_host(o.endpoint))
@@ -176,6 +179,7 @@ public:
         else if (progress_.get_mode() != progress_reporter::mode::none)
             asio::co_spawn(ioc_, ticker(), asio::detached);
         ioc_.run();
+        out_.flush(); // the last lines, if the stop came before their posted flush
 
         // The io_context is stopped: the client's counters may be read from here.
         const auto counters = client_->scheduling_counters();
@@ -231,7 +235,8 @@ private:
             client_->close();
             signals_.async_wait([this](const carcheck::error_code& e, int s) { on_signal(e, s); });
         } else {
-            std::_Exit(exit_interrupted); // a third signal: leave at once (every line written is flushed)
+            out_.flush(); // a third signal: leave at once, with every line reported so far
+            std::_Exit(exit_interrupted);
         }
     }
 
@@ -282,7 +287,7 @@ private:
             if (r.results.empty())
                 ++sum_.without_plate;
             out_.write_success(in.name, r);
-            check_output();
+            schedule_flush();
             return;
         }
         if (abandon_ && (ec == carcheck::error::client_closed || ec == asio::error::operation_aborted)) {
@@ -313,7 +318,21 @@ private:
         ++failed_;
         ++sum_.failures[code];
         out_.write_error(name, code, redact(message, key_), status);
-        check_output();
+        schedule_flush();
+    }
+
+    /// Lines are flushed once the handlers that are ready now have run: replies completing
+    /// together share one write, and no line waits longer than that.
+    void schedule_flush()
+    {
+        if (flush_posted_)
+            return;
+        flush_posted_ = true;
+        asio::post(ioc_, [this] {
+            flush_posted_ = false;
+            out_.flush();
+            check_output();
+        });
     }
 
     void check_output()
@@ -351,6 +370,7 @@ private:
 
     std::size_t next_ = 0, workers_ = 0, done_ = 0, failed_ = 0;
     bool stopping_ = false, interrupted_ = false, abandon_ = false, auth_failed_ = false, done_all_ = false;
+    bool flush_posted_ = false;
 };
 
 } // namespace
