@@ -7,6 +7,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "support/body_wire.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -26,90 +28,12 @@ namespace http = boost::beast::http;
 using carcheck::error_code;
 using carcheck::multipart_file_body;
 using request = http::request<multipart_file_body>;
-
-/// A unique directory under the system temp dir, removed with everything in it.
-struct temp_dir {
-    fs::path dir;
-    temp_dir()
-    {
-        std::random_device rd;
-        dir = fs::temp_directory_path() /
-              ("carcheck-multipart-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(dir);
-    }
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(dir, ec);
-    }
-    fs::path write(const std::string& name, const std::string& content) const
-    {
-        auto p = dir / name;
-        std::ofstream(p, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
-        return p;
-    }
-};
-
-std::string random_string(std::size_t n, unsigned seed)
-{
-    std::mt19937 gen(seed);
-    std::string s(n, '\0');
-    for (auto& c : s)
-        c = static_cast<char>(gen());
-    return s;
-}
-
-std::span<const std::byte> bytes_of(const std::string& s)
-{
-    return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-
-/// SyncWriteStream appending everything to a string.
-struct string_sink {
-    std::string* out;
-    template <class ConstBufferSequence>
-    std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec)
-    {
-        ec = {};
-        std::size_t n = 0;
-        for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
-            net::const_buffer b = *it;
-            out->append(static_cast<const char*>(b.data()), b.size());
-            n += b.size();
-        }
-        return n;
-    }
-    template <class ConstBufferSequence>
-    std::size_t write_some(const ConstBufferSequence& buffers)
-    {
-        error_code ec;
-        auto n = write_some(buffers, ec);
-        return n;
-    }
-};
-
-struct wire {
-    error_code ec;
-    std::string header, body;
-};
-
-wire serialize(request& req)
-{
-    std::string all;
-    string_sink sink{&all};
-    wire w;
-    http::request_serializer<multipart_file_body> sr{req};
-    http::write(sink, sr, w.ec);
-    auto end = all.find("\r\n\r\n");
-    if (end == std::string::npos) {
-        w.body = all;
-        return w;
-    }
-    w.header = all.substr(0, end + 4);
-    w.body = all.substr(end + 4);
-    return w;
-}
+using carcheck_test::bytes_of;
+using carcheck_test::random_string;
+using carcheck_test::serialize;
+using temp_dir = carcheck_test::scratch_dir;
+using carcheck_test::vm_hwm_kib;
+using manual_writer = carcheck_test::writer_driver<multipart_file_body>;
 
 request make_request()
 {
@@ -138,43 +62,6 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }
 
 /// Drives a writer by hand, as the serializer does.
-struct manual_writer {
-    request& req;
-    multipart_file_body::writer w{req.base(), req.body()};
-    std::size_t largest = 0;
-
-    error_code init()
-    {
-        error_code ec;
-        w.init(ec);
-        return ec;
-    }
-    /// One get(); appends to `out` (if given); returns false at the end or on error.
-    bool step(error_code& ec, std::string* out)
-    {
-        auto r = w.get(ec);
-        if (ec || !r)
-            return false;
-        std::size_t n = 0;
-        for (const auto& b : r->first) {
-            n += b.size();
-            if (out)
-                out->append(static_cast<const char*>(b.data()), b.size());
-        }
-        largest = std::max(largest, n);
-        return r->second;
-    }
-};
-
-std::size_t vm_hwm_kib()
-{
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stoul(line.substr(6));
-    return 0;
-}
 
 } // namespace
 
@@ -566,12 +453,7 @@ BOOST_AUTO_TEST_CASE(large_file_streams_in_constant_memory)
     temp_dir tmp;
     const std::size_t size = 64u << 20;
     const auto path = tmp.dir / "big.bin";
-    {
-        std::ofstream out(path, std::ios::binary);
-        const auto chunk = random_string(1 << 16, 29);
-        for (std::size_t i = 0; i < size / chunk.size(); ++i)
-            out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    }
+    carcheck_test::write_random_file(path, size, 29);
     // Reset the peak RSS (Linux); if not possible, the peak check is skipped.
     bool hwm_reset = static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5");
     const auto hwm_before = vm_hwm_kib();
