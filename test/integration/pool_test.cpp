@@ -105,6 +105,30 @@ BOOST_AUTO_TEST_CASE(tls_sessions_are_resumed)
     BOOST_TEST(f.server.get_stats().tls_resumed >= 2u);
 }
 
+BOOST_AUTO_TEST_CASE(connections_reopened_together_all_resume)
+{
+    // Every connection is closed by the server after 5 requests, so the 4 connections reach
+    // their end together and reconnect at the same moment. Each must resume a session of
+    // its own (OpenSSL uses a TLS 1.3 session for one resumption): only the first 4
+    // connects, made before any session existed, may be full handshakes.
+    auto o = default_mock_options();
+    o.max_requests_per_connection = 5;
+    mock_fixture f(o);
+    auto co = f.options();
+    co.max_connections = 4;
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("TOGETHER1");
+    BOOST_TEST(f.run(load(c, path, 200, 4)) == 0u);
+    const auto counters = c.connection_counters();
+    BOOST_TEST(counters.connects >= 40u);
+    BOOST_TEST(counters.handshakes_full <= 4u);
+    BOOST_TEST(counters.handshakes_full + counters.handshakes_resumed == counters.connects);
+    // The server agrees, but for connections still opening when the load ended (a TLS 1.3
+    // client finishes its handshake before the server has read the client's Finished).
+    BOOST_TEST(f.server.get_stats().tls_resumed <= counters.handshakes_resumed);
+    BOOST_TEST(f.server.get_stats().tls_resumed + co.max_connections >= counters.handshakes_resumed);
+}
+
 BOOST_AUTO_TEST_CASE(close_mid_response_fails_one_caller_only)
 {
     mock_fixture f;

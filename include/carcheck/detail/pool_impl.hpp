@@ -71,7 +71,10 @@ private:
     std::vector<http_connection*> idle_;      // most recently used at the back
     std::vector<http_connection*> connecting_; // being established, for close()
     std::deque<pool_waiter*> waiters_;        // FIFO
-    std::unique_ptr<SSL_SESSION, ssl_session_deleter> session_;
+    // TLS sessions to resume, newest at the back. OpenSSL recommends using a TLS 1.3 session
+    // for one resumption only, so each new connection takes its own (the last one is kept
+    // and shared rather than falling back to a full handshake).
+    std::vector<std::unique_ptr<SSL_SESSION, ssl_session_deleter>> sessions_;
     boost::asio::steady_timer* sweep_timer_ = nullptr;
     bool sweeping_ = false;
     bool closed_ = false;

@@ -172,8 +172,11 @@ CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
             X509_VERIFY_PARAM_set1_ip_asc(param, ep_.host.c_str());
         else
             X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
-        if (session_)
-            SSL_set_session(ssl, session_.get());
+        if (!sessions_.empty()) {
+            SSL_set_session(ssl, sessions_.back().get()); // the SSL holds its own reference
+            if (sessions_.size() > 1)
+                sessions_.pop_back();
+        }
         conn->tcp().expires_after(opts_.timeouts.handshake);
         auto [hec] = co_await s.async_handshake(net::ssl::stream_base::client, as_tuple(use_awaitable));
         if (hec) {
@@ -245,16 +248,19 @@ CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
     tls_stream* t = c.tls();
     if (!t)
         return;
-    // After a complete exchange the TLS 1.3 tickets have arrived; keep the newest
-    // resumable session so the next connection skips the full handshake. Keep a copy:
+    // After a complete exchange the TLS 1.3 tickets have arrived; keep the resumable
+    // session so a later connection skips the full handshake. Keep a copy:
     // OpenSSL marks a connection's own session object not resumable when that connection
     // later ends with an error or an unexpected EOF, which would spoil it for the others.
     SSL_SESSION* s = SSL_get1_session(t->native_handle());
     if (!s)
         return;
     if (SSL_SESSION_is_resumable(s)) {
-        if (SSL_SESSION* copy = SSL_SESSION_dup(s))
-            session_.reset(copy);
+        if (SSL_SESSION* copy = SSL_SESSION_dup(s)) {
+            if (sessions_.size() >= std::max<std::size_t>(opts_.max_connections, 1))
+                sessions_.erase(sessions_.begin()); // the oldest
+            sessions_.emplace_back(copy);
+        }
     }
     SSL_SESSION_free(s);
 }
@@ -262,9 +268,9 @@ CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
 CARCHECK_DECL void pool_impl::release(http_connection* c, bool reusable) noexcept
 {
     // The first exchange of a connection has brought its session tickets (TLS 1.3 sends
-    // them after the handshake): keep one for the next connection, also when this one
+    // them after the handshake): keep one for a later connection, also when this one
     // closes now (a server that answers "Connection: close" still resumes).
-    if (c->exchanges == 1 || !session_)
+    if (c->exchanges == 1 || sessions_.empty())
         remember_session(*c);
     if (reusable && !closed_) {
         hand_over(c);
