@@ -3,12 +3,17 @@
 //   carcheck_bench_client --endpoint https://127.0.0.1:PORT/v3 --ca-file PEM --file IMAGE
 //       [--key KEY] [--mode multipart|base64file|bytes] [--concurrency C] [--requests N]
 //       [--duration S] [--warmup W] [--threads T] [--max-connections M] [--no-reuse]
+//       [--files-in DIR]
 //
 // C coroutines ("workers") share one client and each runs requests back to back until N
 // requests were started or S seconds passed (both bounds always apply). A warm-up of W
 // requests (default 2*C) opens the pool first and is not measured. The io_context runs on T
 // threads (default 1). Modes: multipart = recognize_file (multipart, streamed from disk),
 // base64file = recognize_base64_file, bytes = recognize_bytes over the image held in memory.
+//
+// --files-in DIR: the file modes upload the regular files of DIR in turn (sorted by name)
+// instead of --file over and over: the library doing the same job as `carcheck recognize
+// DIR` (distinct files, each opened and read once per request).
 //
 // --no-reuse: every request uses a fresh client (own SSL context, no session to resume),
 // so every request pays a TCP connect and a full TLS handshake: the honest cost of not
@@ -28,7 +33,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -48,7 +55,8 @@ struct run_state {
     carcheck::client_options options;
     carcheck::recognize_options ropts;
     std::string file;
-    std::vector<std::byte> image; // for mode::bytes
+    std::vector<std::string> files; // --files-in: uploaded in turn instead of `file`
+    std::vector<std::byte> image;   // for mode::bytes
     carcheck::client* shared_client = nullptr;
 
     // Per phase.
@@ -66,20 +74,22 @@ struct run_state {
 };
 
 asio::awaitable<std::pair<carcheck::error_code, carcheck::diagnostics>> one_request(run_state& st,
-                                                                                      carcheck::client& c)
+                                                                                      carcheck::client& c,
+                                                                                      std::uint64_t index)
 {
+    const std::string& file = st.files.empty() ? st.file : st.files[index % st.files.size()];
     carcheck::diagnostics diag;
     carcheck::error_code ec;
     switch (st.m) {
     case mode::multipart: {
-        auto [e, r] = co_await c.recognize_file(st.file, st.ropts, diag, asio::as_tuple(asio::deferred));
+        auto [e, r] = co_await c.recognize_file(file, st.ropts, diag, asio::as_tuple(asio::deferred));
         ec = e;
         if (!e && r.results.empty())
             ec = carcheck::error::bad_response;
         break;
     }
     case mode::base64file: {
-        auto [e, r] = co_await c.recognize_base64_file(st.file, st.ropts, diag, asio::as_tuple(asio::deferred));
+        auto [e, r] = co_await c.recognize_base64_file(file, st.ropts, diag, asio::as_tuple(asio::deferred));
         ec = e;
         if (!e && r.results.empty())
             ec = carcheck::error::bad_response;
@@ -112,15 +122,16 @@ asio::awaitable<void> worker(run_state& st)
     for (;;) {
         if (bench::clock::now() >= st.deadline)
             break;
-        if (st.next.fetch_add(1) >= st.limit)
+        const std::uint64_t index = st.next.fetch_add(1);
+        if (index >= st.limit)
             break;
         const auto t0 = bench::clock::now();
         std::pair<carcheck::error_code, carcheck::diagnostics> res;
         if (st.reuse) {
-            res = co_await one_request(st, *st.shared_client);
+            res = co_await one_request(st, *st.shared_client, index);
         } else {
             carcheck::client fresh(ex, st.options);
-            res = co_await one_request(st, fresh);
+            res = co_await one_request(st, fresh, index);
             const auto counters = fresh.connection_counters();
             fresh.close();
             std::lock_guard lock(st.mu);
@@ -193,9 +204,9 @@ int main(int argc, char** argv)
 try {
     bench::args a(argc, argv, {"no-reuse"});
     a.allow({"endpoint", "ca-file", "file", "key", "mode", "concurrency", "requests", "duration", "warmup",
-             "threads", "max-connections", "topn"});
+             "threads", "max-connections", "topn", "files-in"});
     run_state st;
-    st.file = a.required("file");
+    st.file = a.has("files-in") ? a.str("file", "") : a.required("file");
     const std::string m = a.str("mode", "multipart");
     if (m == "multipart")
         st.m = mode::multipart;
@@ -224,6 +235,14 @@ try {
     st.ropts.country = "us";
     if (a.has("topn"))
         st.ropts.topn = static_cast<int>(a.num("topn", 10));
+    if (a.has("files-in")) {
+        for (const auto& e : std::filesystem::directory_iterator(a.str("files-in")))
+            if (e.is_regular_file())
+                st.files.push_back(e.path().string());
+        std::sort(st.files.begin(), st.files.end());
+        if (st.files.empty() || st.m == mode::bytes)
+            throw std::runtime_error("--files-in needs a folder with files and a file mode");
+    }
     if (st.m == mode::bytes) {
         const std::string bytes = bench::read_file(st.file);
         st.image.resize(bytes.size());

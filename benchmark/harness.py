@@ -80,7 +80,7 @@ def cmd_make_batch(a):
     files = sorted((os.path.getsize(os.path.join(d, n)), n) for n in os.listdir(d))
     if len(files) != a.count:
         sys.exit(f"make-batch: {len(files)} files in {d}, expected {a.count}")
-    # The library's run uploads one file of the batch over and over: one of median size.
+    # Printed for runs that upload one file of the batch over and over: one of median size.
     print(os.path.join(d, files[len(files) // 2][1]))
 
 
@@ -715,9 +715,10 @@ plot {lines}
           "JPEGs of ~8 KiB, each with its own plate) recognized by `carcheck recognize --concurrency "
           f"{bconc} --quiet --output FILE DIR` against carcheck-mock (TLS, a key with enough credits and no "
           "rate limit, its own instance on the server core), and in the same run `carcheck_bench_client "
-          f"--mode multipart --concurrency {bconc}` uploading one of those images as many times against the "
-          "same mock. CLI images/s = output lines / wall time of the whole process (start, folder scan, "
-          "connects and exit included); library requests/s = the measured phase after its warm-up. "
+          f"--mode multipart --concurrency {bconc} --files-in DIR --warmup 0` uploading the same images in turn "
+          "against the same mock: the library doing the same job. CLI images/s = output lines / wall time of "
+          "the whole process (start, folder scan, connects and exit included); library requests/s = requests "
+          "/ time from the first request to the last reply (connects included, no warm-up). "
           "CPU time is user + system of the whole process (`wait4`), peak RSS its `ru_maxrss`.\n")
         checked = all((r.get("result") or {}).get("plates_checked") for r in bcli) if bcli else False
         w(f"Output check (every counted run): exactly one line per image, every line `\"ok\":true`, no input "
@@ -734,8 +735,8 @@ plot {lines}
           f"{mmm(l_['wall_s'], 2)} | {mmm(l_['cpu_s'], 2)} | {mmm(l_['cpu_us_per_req'], 1)} | "
           f"{mmm(l_['rss_mib'], 1)} |")
         w("")
-        w("For the library, wall and CPU time are the whole process (warm-up included) and CPU µs / image "
-          "the measured phase only; for the CLI all three are the whole process.\n")
+        w("Wall and CPU time are the whole process for both; CPU µs / image is the whole process for the CLI "
+          "and the requests phase (connects included) for the library.\n")
         w("| run | CLI lines ok | CLI images/s | CLI CPU (s) | CLI peak RSS (MiB) | library requests/s | "
           "CLI / library |")
         w("|---|---|---|---|---|---|---|")

@@ -92,8 +92,8 @@ content_type=$(cat "$work/body.ctype")
 # The batch of section 7: sample images of ~8 KiB with distinct plates (generated once).
 if ((quick)); then batch_images=2000; else batch_images=10000; fi
 log "generating $batch_images sample images for the batch"
-batch_image=$("${harness[@]}" make-batch --dir "$work/batch" --count "$batch_images" \
-  --tool "$root/tools/make_sample_images.py")
+"${harness[@]}" make-batch --dir "$work/batch" --count "$batch_images" \
+  --tool "$root/tools/make_sample_images.py" >/dev/null
 read -r port_tls port_plain port_mock_http port_mock_https port_batch < <("${harness[@]}" free-ports 5)
 
 # --- 4. nginx --------------------------------------------------------------------------------
@@ -272,7 +272,8 @@ for r in $(seq "$runs"); do
     --concurrency 64 --quiet --output "$work/batch-out.jsonl" "$work/batch"
   run --suite batch --client carcheck_library --conc 64 --rep "$r" --timeout 300 -- \
     "${pin_client[@]}" "$bin/carcheck_bench_client" --endpoint "$batch_endpoint" --ca-file "$work/batch-ca.pem" \
-    --key batch-key --file "$batch_image" --requests "$batch_images" --duration 240 --concurrency 64 --mode multipart
+    --key batch-key --files-in "$work/batch" --requests "$batch_images" --duration 240 --concurrency 64 --mode multipart \
+    --warmup 0
 done
 rm -f "$work/batch-out.jsonl"
 
