@@ -18,11 +18,10 @@ for preset in "${presets[@]}"; do
   start=$(date +%s)
   if [[ $preset == fuzz ]]; then
     bash scripts/fuzz.sh "${CARCHECK_FUZZ_SECONDS:-30}"
-    echo "=== ${preset}: done in $(( $(date +%s) - start )) s ==="
-    continue
+  else
+    cmake --preset "${preset}" >/dev/null
+    cmake --build --preset "${preset}"
+    ctest --preset "${preset}"
   fi
-  cmake --preset "${preset}" >/dev/null
-  cmake --build --preset "${preset}"
-  ctest --preset "${preset}"
   echo "=== ${preset}: done in $(( $(date +%s) - start )) s ==="
 done

@@ -127,7 +127,7 @@ void output_writer::emit(const std::string& line)
 
 void output_writer::flush()
 {
-    if (!f_)
+    if (!f_ || buffer_.empty())
         return;
     if (std::fwrite(buffer_.data(), 1, buffer_.size(), f_) != buffer_.size() || std::fflush(f_) != 0) {
         if (failure_.empty())

@@ -41,8 +41,6 @@ public:
     /// Writes the collected lines to the file and flushes it. Also done when more than
     /// 64 KiB are waiting and by the destructor.
     void flush();
-    /// Lines collected but not flushed yet.
-    bool pending() const { return !buffer_.empty(); }
 
     /// A write or flush failed (disk full, closed pipe): the text of the first failure.
     const std::string& failure() const { return failure_; }
