@@ -175,7 +175,8 @@ BOOST_AUTO_TEST_CASE(folder_to_json_lines_over_tls)
         BOOST_TEST(o.at("ok").as_bool());
         BOOST_TEST(o.at("plate").as_string() == plate);
         BOOST_TEST(o.at("region").as_string() == "ca");
-        BOOST_TEST(o.at("confidence").is_number());
+        BOOST_TEST(o.at("confidence").to_number<double>() ==
+                   o.at("reply").at("results").at(0).at("confidence").to_number<double>());
         BOOST_TEST(o.at("vehicle").is_object());
         BOOST_TEST(o.at("reply").at("results").at(0).at("plate").as_string() == plate);
     }
@@ -184,6 +185,24 @@ BOOST_AUTO_TEST_CASE(folder_to_json_lines_over_tls)
     BOOST_TEST(r.err.find("p99") != std::string::npos);
     BOOST_TEST(r.err.find("credits     used 14") != std::string::npos, r.err); // 2 credits with --vehicle
     BOOST_TEST(r.err.find(cli_key) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(each_input_once_at_its_first_position)
+{
+    cli_fixture f;
+    const fs::path folder = f.dir.path / "dups";
+    fs::create_directories(folder);
+    const auto a = carcheck_test::write_file(folder / "a.jpg", carcheck_test::image_bytes("DUPA1"));
+    const auto b = carcheck_test::write_file(folder / "b.jpg", carcheck_test::image_bytes("DUPB2"));
+    // b first, then the folder (a, and b again), then b once more: two lines, b then a.
+    const auto r = f.run({"recognize", "--endpoint", f.http(), "--concurrency", "1", b.string(), folder.string(),
+                          b.string()});
+    BOOST_TEST(r.exit_code == 0, r.err);
+    const auto lines = lines_of(r.out);
+    BOOST_TEST_REQUIRE(lines.size() == 2u, r.out);
+    BOOST_TEST(json::parse(lines[0]).at("input").as_string() == b.string());
+    BOOST_TEST(json::parse(lines[1]).at("input").as_string() == a.string());
+    BOOST_TEST(f.recognize_requests() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(csv_output_file_append_and_resume)

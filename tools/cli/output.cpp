@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -13,22 +14,19 @@ namespace carcheck_cli {
 
 namespace {
 
-std::string number(double v)
-{
-    if (!std::isfinite(v))
-        return "null";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.10g", v);
-    return buf;
-}
+// Lines are appended straight into the writer's buffer: a batch writes one line per image,
+// and building each from temporaries cost more than the rest of the tool's per-image work.
 
-std::string csv_number(double v)
+/// `v` as "%.10g" would print it; `when_not_finite` (JSON null, empty CSV field) otherwise.
+void append_number(std::string& out, double v, std::string_view when_not_finite)
 {
-    if (!std::isfinite(v))
-        return "";
+    if (!std::isfinite(v)) {
+        out += when_not_finite;
+        return;
+    }
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.10g", v);
-    return buf;
+    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 10);
+    out.append(buf, r.ptr);
 }
 
 /// The best label of each vehicle attribute, e.g. {"color":"red","make":"bmw",...}.
@@ -45,31 +43,29 @@ const std::vector<carcheck::vehicle_candidate>* attribute(const carcheck::vehicl
 }
 const char* const attribute_names[] = {"color", "make", "make_model", "body_type", "year", "orientation"};
 
-std::string best_label(const carcheck::vehicle_details& v, int i)
+std::string_view best_label(const carcheck::vehicle_details& v, int i)
 {
     const auto* list = attribute(v, i);
-    return list->empty() ? std::string() : list->front().name;
+    return list->empty() ? std::string_view() : std::string_view(list->front().name);
 }
 
 /// The reply text on one line: raw CR/LF can only be whitespace in JSON (inside strings
 /// they are escaped), so replacing them by spaces keeps the JSON identical.
-std::string one_line(std::string_view json)
+void append_one_line(std::string& out, std::string_view json)
 {
-    std::string out(json);
-    for (char& c : out)
-        if (c == '\n' || c == '\r')
-            c = ' ';
-    while (!out.empty() && out.back() == ' ')
+    const auto from = out.size();
+    out += json;
+    for (auto i = from; i < out.size(); ++i)
+        if (out[i] == '\n' || out[i] == '\r')
+            out[i] = ' ';
+    while (out.size() > from && out.back() == ' ')
         out.pop_back();
-    return out.empty() ? "null" : out;
+    if (out.size() == from)
+        out += "null";
 }
 
-} // namespace
-
-std::string json_quote(std::string_view s)
+void append_json_quoted(std::string& out, std::string_view s)
 {
-    std::string out;
-    out.reserve(s.size() + 2);
     out += '"';
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
@@ -92,20 +88,37 @@ std::string json_quote(std::string_view s)
         }
     }
     out += '"';
-    return out;
 }
 
-std::string csv_field(std::string_view s)
+void append_csv_field(std::string& out, std::string_view s)
 {
-    if (s.find_first_of(",\"\r\n") == std::string_view::npos)
-        return std::string(s);
-    std::string out = "\"";
+    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+        out += s;
+        return;
+    }
+    out += '"';
     for (char c : s) {
         if (c == '"')
             out += '"';
         out += c;
     }
     out += '"';
+}
+
+} // namespace
+
+std::string json_quote(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size() + 2);
+    append_json_quoted(out, s);
+    return out;
+}
+
+std::string csv_field(std::string_view s)
+{
+    std::string out;
+    append_csv_field(out, s);
     return out;
 }
 
@@ -118,9 +131,8 @@ output_writer::~output_writer()
         std::fclose(f_);
 }
 
-void output_writer::emit(const std::string& line)
+void output_writer::line_added()
 {
-    buffer_ += line;
     if (buffer_.size() > 64 * 1024)
         flush();
 }
@@ -139,74 +151,127 @@ void output_writer::flush()
 void output_writer::write_header()
 {
     if (format_ == output_format::csv)
-        emit("input,ok,plate,confidence,region,vehicle_color,vehicle_make,vehicle_make_model,"
-             "vehicle_body_type,vehicle_year,error,message,http_status\n");
+    {
+        buffer_ += "input,ok,plate,confidence,region,vehicle_color,vehicle_make,vehicle_make_model,"
+                   "vehicle_body_type,vehicle_year,error,message,http_status\n";
+        line_added();
+    }
 }
 
-std::string output_writer::success_line(const std::string& input, const carcheck::recognition& r) const
+void output_writer::append_success(std::string& line, const std::string& input,
+                                   const carcheck::recognition& r) const
 {
     const carcheck::plate_details* best = r.results.empty() ? nullptr : &r.results.front();
     const carcheck::vehicle_details* vehicle = best && best->vehicle ? &*best->vehicle : nullptr;
     if (!vehicle && !r.vehicles.empty())
         vehicle = &r.vehicles.front().details;
-    std::string line;
     if (format_ == output_format::csv) {
-        line = csv_field(input) + ",true,";
-        if (best)
-            line += csv_field(best->plate) + "," + csv_number(best->confidence) + "," + csv_field(best->region);
-        else
+        append_csv_field(line, input);
+        line += ",true,";
+        if (best) {
+            append_csv_field(line, best->plate);
+            line += ',';
+            append_number(line, best->confidence, "");
+            line += ',';
+            append_csv_field(line, best->region);
+        } else {
             line += ",,";
+        }
         for (int i = 0; i < 5; ++i) {
             line += ',';
             if (vehicle)
-                line += csv_field(best_label(*vehicle, i));
+                append_csv_field(line, best_label(*vehicle, i));
         }
         line += ",,,\n";
-        return line;
+        return;
     }
-    line = "{\"input\":" + json_quote(input) + ",\"ok\":true,\"plate\":";
-    if (best)
-        line += json_quote(best->plate) + ",\"confidence\":" + number(best->confidence) +
-                ",\"region\":" + json_quote(best->region);
-    else
+    line += "{\"input\":";
+    append_json_quoted(line, input);
+    line += ",\"ok\":true,\"plate\":";
+    if (best) {
+        append_json_quoted(line, best->plate);
+        line += ",\"confidence\":";
+        append_number(line, best->confidence, "null");
+        line += ",\"region\":";
+        append_json_quoted(line, best->region);
+    } else {
         line += "null,\"confidence\":null,\"region\":null";
+    }
     line += ",\"vehicle\":";
     if (vehicle) {
         line += '{';
         for (int i = 0; i < 6; ++i) {
             if (i)
                 line += ',';
+            append_json_quoted(line, attribute_names[i]);
+            line += ':';
             const auto label = best_label(*vehicle, i);
-            line += json_quote(attribute_names[i]) + ":" + (label.empty() ? std::string("null") : json_quote(label));
+            if (label.empty())
+                line += "null";
+            else
+                append_json_quoted(line, label);
         }
         line += '}';
     } else {
         line += "null";
     }
-    line += ",\"reply\":" + one_line(r.raw_json) + "}\n";
+    line += ",\"reply\":";
+    append_one_line(line, r.raw_json);
+    line += "}\n";
+}
+
+void output_writer::append_error(std::string& line, const std::string& input, const std::string& code,
+                                 const std::string& message, unsigned http_status) const
+{
+    if (format_ == output_format::csv) {
+        append_csv_field(line, input);
+        line += ",false,,,,,,,,,";
+        append_csv_field(line, code);
+        line += ',';
+        append_csv_field(line, message);
+        line += ',';
+        if (http_status)
+            line += std::to_string(http_status);
+        line += '\n';
+        return;
+    }
+    line += "{\"input\":";
+    append_json_quoted(line, input);
+    line += ",\"ok\":false,\"error\":";
+    append_json_quoted(line, code);
+    line += ",\"message\":";
+    append_json_quoted(line, message);
+    line += ",\"http_status\":";
+    line += http_status ? std::to_string(http_status) : std::string("null");
+    line += "}\n";
+}
+
+std::string output_writer::success_line(const std::string& input, const carcheck::recognition& r) const
+{
+    std::string line;
+    append_success(line, input, r);
     return line;
 }
 
 std::string output_writer::error_line(const std::string& input, const std::string& code, const std::string& message,
                                       unsigned http_status) const
 {
-    if (format_ == output_format::csv)
-        return csv_field(input) + ",false,,,,,,,,," + csv_field(code) + "," + csv_field(message) + "," +
-               (http_status ? std::to_string(http_status) : std::string()) + "\n";
-    return "{\"input\":" + json_quote(input) + ",\"ok\":false,\"error\":" + json_quote(code) +
-           ",\"message\":" + json_quote(message) + ",\"http_status\":" +
-           (http_status ? std::to_string(http_status) : std::string("null")) + "}\n";
+    std::string line;
+    append_error(line, input, code, message, http_status);
+    return line;
 }
 
 void output_writer::write_success(const std::string& input, const carcheck::recognition& r)
 {
-    emit(success_line(input, r));
+    append_success(buffer_, input, r);
+    line_added();
 }
 
 void output_writer::write_error(const std::string& input, const std::string& code, const std::string& message,
                                 unsigned http_status)
 {
-    emit(error_line(input, code, message, http_status));
+    append_error(buffer_, input, code, message, http_status);
+    line_added();
 }
 
 namespace {

@@ -51,7 +51,11 @@ public:
                            unsigned http_status) const;
 
 private:
-    void emit(const std::string& line);
+    void append_success(std::string& line, const std::string& input, const carcheck::recognition& r) const;
+    void append_error(std::string& line, const std::string& input, const std::string& code,
+                      const std::string& message, unsigned http_status) const;
+    /// Flushes when more than 64 KiB are waiting.
+    void line_added();
 
     std::FILE* f_;
     bool owns_;
