@@ -203,6 +203,20 @@ BOOST_AUTO_TEST_CASE(each_input_once_at_its_first_position)
     BOOST_TEST(json::parse(lines[0]).at("input").as_string() == b.string());
     BOOST_TEST(json::parse(lines[1]).at("input").as_string() == a.string());
     BOOST_TEST(f.recognize_requests() == 2u);
+
+    // The same with the smallest read-ahead window and with none.
+    for (const char* window : {"1", "0"}) {
+        const auto again = f.run({"recognize", "--endpoint", f.http(), "--concurrency", "1", "--read-ahead", window,
+                                  b.string(), folder.string(), b.string()});
+        BOOST_TEST(again.exit_code == 0, again.err);
+        const auto again_lines = lines_of(again.out);
+        BOOST_TEST_REQUIRE(again_lines.size() == 2u, again.out);
+        for (std::size_t i = 0; i < 2; ++i) {
+            const auto want = json::parse(lines[i]), got = json::parse(again_lines[i]);
+            BOOST_TEST(got.at("input") == want.at("input"));
+            BOOST_TEST(got.at("plate") == want.at("plate"));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(csv_output_file_append_and_resume)
@@ -396,6 +410,9 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2)
         {"recognize", "--bogus", img.string()},
         {"recognize", "--concurrency", "0", img.string()},
         {"recognize", "--topn", "5000", img.string()},
+        {"recognize", "--read-ahead", "-1", img.string()},
+        {"recognize", "--read-ahead", "many", img.string()},
+        {"config", "--read-ahead", "4"},
         {"recognize", "--format", "xml", img.string()},
         {"recognize", "--resume", img.string()},
         {"recognize", "--secret-key", cli_key, img.string()},

@@ -89,6 +89,9 @@ Batch options:
   --quiet                 no progress and no summary on standard error
   --progress-interval S   seconds between progress lines when stderr is not a terminal
                           (default 1)
+  --read-ahead N          open the next N files and have the kernel read them in, on a
+                          thread of its own, so a cold disk does not stall the requests
+                          (default 2 x concurrency; 0: off)
 
 Progress goes to standard error: a bar when it is a terminal, a plain line every interval
 otherwise. At the end a summary: counts by outcome, credits used / remaining, wall time and
@@ -259,6 +262,7 @@ cli_options parse_command_line(const std::vector<std::string>& args)
              o.output = v;
          }}},
         {"--progress-interval", {true, [&](const std::string& v) { o.progress_interval = parse_seconds("--progress-interval", v); }}},
+        {"--read-ahead", {true, [&](const std::string& v) { o.read_ahead = static_cast<std::size_t>(parse_integer("--read-ahead", v, 0, 1000000)); }}},
     };
     const std::map<std::string, std::pair<bool, bool*>> flags{
         {"--insecure-loopback", {false, &o.insecure_loopback}},

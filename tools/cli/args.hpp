@@ -62,6 +62,7 @@ struct cli_options {
     bool resume = false;
     bool quiet = false;
     std::chrono::milliseconds progress_interval{1000};
+    std::optional<std::size_t> read_ahead; ///< files read ahead; unset = 2 x concurrency, 0 = off
 };
 
 /// Parses argv (argv[0] excluded). Throws usage_error.

@@ -3,6 +3,7 @@
 #include "inputs.hpp"
 #include "output.hpp"
 #include "progress.hpp"
+#include "read_ahead.hpp"
 
 #include <carcheck/carcheck.hpp>
 
@@ -171,6 +172,7 @@ public:
         client_ = make_client(ioc_, o_, key_);
         started_ = clock_type::now();
         signals_.async_wait([this](const carcheck::error_code& ec, int sig) { on_signal(ec, sig); });
+        start_read_ahead();
         workers_ = std::min(o_.concurrency, todo_.size());
         for (std::size_t i = 0; i < workers_; ++i)
             asio::co_spawn(ioc_, worker(), asio::detached);
@@ -179,6 +181,7 @@ public:
         else if (progress_.get_mode() != progress_reporter::mode::none)
             asio::co_spawn(ioc_, ticker(), asio::detached);
         ioc_.run();
+        ahead_.reset();
         out_.flush(); // the last lines, if the stop came before their posted flush
 
         // The io_context is stopped: the client's counters may be read from here.
@@ -201,6 +204,18 @@ public:
     }
 
 private:
+    void start_read_ahead()
+    {
+        const std::size_t window = o_.read_ahead.value_or(2 * o_.concurrency);
+        if (window == 0 || o_.urls || todo_.empty())
+            return;
+        std::vector<std::string> paths;
+        paths.reserve(todo_.size());
+        for (const auto& in : todo_)
+            paths.push_back(in.is_url || !in.error.empty() ? std::string() : in.name);
+        ahead_ = std::make_unique<read_ahead>(std::move(paths), window);
+    }
+
     progress_snapshot snapshot(std::chrono::nanoseconds throttled) const
     {
         return {.done = done_, .total = todo_.size(), .failed = failed_, .throttled = throttled,
@@ -256,6 +271,8 @@ private:
     {
         while (!stopping_ && next_ < todo_.size()) {
             const input& in = todo_[next_++];
+            if (ahead_)
+                ahead_->advance(next_);
             if (!in.error.empty()) {
                 record_error(in.name, in.error, in.message, 0);
                 continue;
@@ -365,6 +382,7 @@ private:
     asio::signal_set signals_;
     asio::steady_timer tick_;
     std::unique_ptr<carcheck::client> client_;
+    std::unique_ptr<read_ahead> ahead_;
     carcheck::recognize_options opts_;
     clock_type::time_point started_;
 

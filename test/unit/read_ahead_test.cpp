@@ -1,0 +1,135 @@
+// The command-line tool's read-ahead thread (tools/cli/read_ahead.*): every file once, in
+// order, never more than the window beyond what the batch has taken, and a prompt stop.
+
+#include "cli/read_ahead.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+using carcheck_cli::read_ahead;
+
+/// Waits (bounded) until `pred` holds.
+template <class Pred>
+bool eventually(Pred pred)
+{
+    for (int i = 0; i < 2000; ++i) {
+        if (pred())
+            return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return pred();
+}
+
+std::vector<std::string> names(int n)
+{
+    std::vector<std::string> v;
+    for (int i = 0; i < n; ++i)
+        v.push_back("file-" + std::to_string(i));
+    return v;
+}
+
+struct recorder {
+    std::mutex mu;
+    std::vector<std::string> fetched;
+    std::vector<std::size_t> taken_then; // what the batch had taken when each was fetched
+    std::size_t taken = 0;
+
+    read_ahead::fetch_function fn()
+    {
+        return [this](const std::string& p) {
+            std::lock_guard lock(mu);
+            fetched.push_back(p);
+            taken_then.push_back(taken);
+        };
+    }
+    void take(read_ahead& ra, std::size_t n)
+    {
+        {
+            std::lock_guard lock(mu);
+            taken = n;
+        }
+        ra.advance(n);
+    }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(read_ahead_test)
+
+BOOST_AUTO_TEST_CASE(every_file_once_in_order_within_the_window)
+{
+    recorder rec;
+    const std::size_t window = 8;
+    read_ahead ra(names(100), window, rec.fn());
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == window; }));
+    std::this_thread::sleep_for(50ms);
+    BOOST_TEST(ra.fetched() == window); // nothing beyond the window before the batch moves
+
+    for (std::size_t taken = 1; taken <= 100; ++taken) {
+        rec.take(ra, taken);
+        if (taken % 10 == 0)
+            BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() >= std::min<std::size_t>(100, taken + window / 2); }));
+    }
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 100u; }));
+
+    std::lock_guard lock(rec.mu);
+    BOOST_TEST(rec.fetched == names(100), boost::test_tools::per_element());
+    for (std::size_t i = 0; i < rec.fetched.size(); ++i)
+        BOOST_TEST(i < rec.taken_then[i] + window, "file " << i << " fetched with only " << rec.taken_then[i] << " taken");
+}
+
+BOOST_AUTO_TEST_CASE(empty_names_are_skipped_and_a_window_of_one_works)
+{
+    recorder rec;
+    read_ahead ra({"a", "", "b", ""}, 1, rec.fn());
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 1u; }));
+    for (std::size_t t = 1; t <= 4; ++t)
+        rec.take(ra, t);
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 4u; }));
+    std::lock_guard lock(rec.mu);
+    BOOST_TEST(rec.fetched == (std::vector<std::string>{"a", "b"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(destruction_stops_a_waiting_thread)
+{
+    recorder rec;
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+        read_ahead ra(names(1000), 4, rec.fn());
+        BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 4u; }));
+        rec.take(ra, 1); // below the wake-up mark: the thread keeps waiting
+    }
+    BOOST_TEST(rec.fetched.size() == 4u);
+    const bool prompt = std::chrono::steady_clock::now() - t0 < 10s;
+    BOOST_TEST(prompt);
+}
+
+BOOST_AUTO_TEST_CASE(page_cache_fetch_ignores_missing_files_and_does_not_block_on_fifos)
+{
+    const auto dir = std::filesystem::temp_directory_path() / ("carcheck-ra-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto fifo = dir / "pipe.jpg";
+    BOOST_TEST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    carcheck_cli::fetch_into_page_cache((dir / "missing.jpg").string());
+    carcheck_cli::fetch_into_page_cache(fifo.string()); // returns: no writer needed
+    {
+        // Through the thread as well: the batch reaches its end.
+        read_ahead ra({fifo.string(), (dir / "missing.jpg").string()}, 2);
+        BOOST_TEST(eventually([&] { return ra.fetched() == 2u; }));
+    }
+    std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
