@@ -478,6 +478,15 @@ def cmd_report(a):
         if cr and lr:
             paired.append(cr / lr)
     batch["paired_ratios"] = paired
+    # 7b. the same batch from a cold page cache: the CLI with its read-ahead and without
+    cold = {}
+    for name, client in (("read_ahead", "carcheck_cli"), ("no_read_ahead", "carcheck_cli_no_read_ahead")):
+        rs = group(recs, suite="batch_cold", client=client)
+        cold[name] = {k: stats(v) for k, v in (
+            ("wall_s", [r["wall_s"] for r in rs]),
+            ("images_per_s", [metric(r, "rps") for r in rs]),
+            ("cpu_s", [r["cpu_s"] for r in rs]))}
+    batch["cold"] = cold
     bratio = statistics.median(paired) if paired else None
     batch["ratio"] = bratio
     summary["batch"] = batch
@@ -760,6 +769,17 @@ plot {lines}
               f"{fmt(c1['cpu_s'], 2) if c1 else '–'} | {fmt(metric(c1, 'ext_rss_mib'), 1) if c1 else '–'} | "
               f"{fmt(lr)} | {f'{cr / lr:.2f}×' if cr and lr else '–'} |")
         w("")
+        cr_, cn_ = batch["cold"]["read_ahead"], batch["cold"]["no_read_ahead"]
+        if cr_["wall_s"] and cn_["wall_s"]:
+            w("**From a cold page cache** (`echo 3 > /proc/sys/vm/drop_caches` before each run; the same "
+              "command, and the same with `--read-ahead 0`). The client reads files on its io thread, so "
+              "without read-ahead every cold open and read stalls all requests in flight:\n")
+            w("| `carcheck recognize` | wall time (s) | images/s | CPU time (s) |")
+            w("|---|---|---|---|")
+            for label, c in (("read-ahead (default)", cr_), ("`--read-ahead 0`", cn_)):
+                w(f"| {label} | {mmm(c['wall_s'], 2)} | {mmm(c['images_per_s'])} | {mmm(c['cpu_s'], 2)} |")
+            w(f"\nWith read-ahead the cold batch takes {cr_['wall_s']['median'] / cn_['wall_s']['median']:.2f}× the "
+              f"time without (medians over {cr_['wall_s']['n']} runs).\n")
 
     if plot_files:
         w("## Plots\n")

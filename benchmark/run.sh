@@ -285,6 +285,26 @@ for r in $(seq "$batch_runs"); do
   find "$work/batch" -type f -exec cat {} + >/dev/null
   if ((r % 2)); then batch_cli "$r"; batch_library "$r"; else batch_library "$r"; batch_cli "$r"; fi
 done
+
+# Cold storage: the same batch after dropping the page cache (root only), with the CLI's
+# read-ahead (the default) and without it.
+if [[ -w /proc/sys/vm/drop_caches ]]; then
+  if ((quick)); then cold_runs=1; else cold_runs=3; fi
+  log "7b. batch from a cold page cache: carcheck CLI with and without --read-ahead ($cold_runs pairs)"
+  for r in $(seq "$cold_runs"); do
+    for ra in default 0; do
+      sync; echo 3 >/proc/sys/vm/drop_caches
+      extra=(); client=carcheck_cli
+      [[ $ra == 0 ]] && extra=(--read-ahead 0) client=carcheck_cli_no_read_ahead
+      run --suite batch_cold --client "$client" --conc 64 --rep "$r" --timeout 300 --env CARCHECK_SECRET_KEY=batch-key \
+        --jsonl-output "$work/batch-out.jsonl" --expect-lines "$batch_images" --expect-plates "$work/batch.plates" -- \
+        "${pin_client[@]}" "$cli_bin" recognize --endpoint "$batch_endpoint" --ca-file "$work/batch-ca.pem" \
+        --concurrency 64 --quiet "${extra[@]}" --output "$work/batch-out.jsonl" "$work/batch"
+    done
+  done
+else
+  log "7b. skipped: dropping the page cache needs root"
+fi
 rm -f "$work/batch-out.jsonl"
 
 # --- 6. Report -------------------------------------------------------------------------------
