@@ -588,8 +588,8 @@ plot {lines}
     if quick:
         w("> **Smoke run (`--quick`)**: one short run per measurement and small files. The figures only show "
           "that the programs work; they are not measurements and the targets below are not meaningful.\n")
-    runs_n = max((r["rep"] or 0) for r in recs) if recs else 0
-    w(f"Every figure is **min / median / max of {runs_n} run(s)**; ratios use medians. "
+    runs_n = max(((r["rep"] or 0) for r in recs if not r["suite"].startswith("batch")), default=0)
+    w(f"Every figure is **min / median / max of {runs_n} run(s)** (section 7: of its pairs); ratios use medians. "
       f"Server (nginx, one worker; carcheck-mock) on core {machine['server_cpu']}, every client "
       f"pinned to core {machine['client_cpu']} with `taskset`. Loopback only.\n")
     if failed:
@@ -773,7 +773,9 @@ plot {lines}
         if cr_["wall_s"] and cn_["wall_s"]:
             w("**From a cold page cache** (`echo 3 > /proc/sys/vm/drop_caches` before each run; the same "
               "command, and the same with `--read-ahead 0`). The client reads files on its io thread, so "
-              "without read-ahead every cold open and read stalls all requests in flight:\n")
+              "without read-ahead every cold open and read stalls all requests in flight. On a virtual "
+              "machine this empties the guest's cache only; the host may still hold the files, so a real "
+              "disk is slower than this:\n")
             w("| `carcheck recognize` | wall time (s) | images/s | CPU time (s) |")
             w("|---|---|---|---|")
             for label, c in (("read-ahead (default)", cr_), ("`--read-ahead 0`", cn_)):

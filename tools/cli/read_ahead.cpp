@@ -50,6 +50,13 @@ void read_ahead::advance(std::size_t taken)
 void read_ahead::run()
 {
     for (std::size_t next = 0; next < paths_.size(); ++next) {
+        // Behind the batch (a slow disk): the files already taken are being read anyway.
+        if (const std::size_t taken = taken_.load(); next < taken) {
+            fetched_.fetch_add(taken - next, std::memory_order_relaxed);
+            next = taken;
+            if (next >= paths_.size())
+                break;
+        }
         if (next >= taken_.load() + window_) {
             // A full window ahead: sleep until the batch has used half of it, so the
             // batch wakes this thread once per half window rather than once per file.

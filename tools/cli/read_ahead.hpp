@@ -28,8 +28,8 @@ public:
     /// ignored (the request reports them). Tests pass their own.
     using fetch_function = std::function<void(const std::string& path)>;
 
-    /// Starts the thread over `paths` (fetched in order, empty names skipped), at most
-    /// `window` (> 0) beyond the number the batch has taken.
+    /// Starts the thread over `paths` (fetched in order, empty names and paths the batch has
+    /// already taken skipped), at most `window` (> 0) beyond the number the batch has taken.
     read_ahead(std::vector<std::string> paths, std::size_t window, fetch_function fetch = {});
     /// Stops the thread (at most one fetch later) and joins it.
     ~read_ahead();
@@ -40,7 +40,8 @@ public:
     /// the thread waits and half of its window has been used.
     void advance(std::size_t taken);
 
-    /// Paths fetched so far.
+    /// Paths dealt with so far: fetched, or passed over because the batch had taken them
+    /// before this thread got to them.
     std::size_t fetched() const noexcept { return fetched_.load(std::memory_order_relaxed); }
 
 private:

@@ -213,7 +213,11 @@ private:
         paths.reserve(todo_.size());
         for (const auto& in : todo_)
             paths.push_back(in.is_url || !in.error.empty() ? std::string() : in.name);
-        ahead_ = std::make_unique<read_ahead>(std::move(paths), window);
+        try {
+            ahead_ = std::make_unique<read_ahead>(std::move(paths), window);
+        } catch (const std::system_error&) {
+            // No thread to be had (resource limits): the batch works without read-ahead.
+        }
     }
 
     progress_snapshot snapshot(std::chrono::nanoseconds throttled) const
