@@ -122,7 +122,10 @@ BOOST_AUTO_TEST_CASE(connections_reopened_together_all_resume)
     const auto counters = c.connection_counters();
     BOOST_TEST(counters.connects >= 40u);
     BOOST_TEST(counters.handshakes_full <= 4u);
-    BOOST_TEST(counters.handshakes_full + counters.handshakes_resumed == counters.connects);
+    // Every connect ends in a full or a resumed handshake, but for those still opening when
+    // the load ended (at most one per connection slot).
+    BOOST_TEST(counters.handshakes_full + counters.handshakes_resumed <= counters.connects);
+    BOOST_TEST(counters.handshakes_full + counters.handshakes_resumed + co.max_connections >= counters.connects);
     // The server agrees, but for connections still opening when the load ended (a TLS 1.3
     // client finishes its handshake before the server has read the client's Finished).
     BOOST_TEST(f.server.get_stats().tls_resumed <= counters.handshakes_resumed);

@@ -173,7 +173,12 @@ CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
         else
             X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
         if (!sessions_.empty()) {
-            SSL_set_session(ssl, sessions_.back().get()); // the SSL holds its own reference
+            // A copy: the connection's SSL may mark the object it was given not resumable
+            // (an unexpected EOF later does), and the last one is shared with the next.
+            if (SSL_SESSION* copy = SSL_SESSION_dup(sessions_.back().get())) {
+                SSL_set_session(ssl, copy); // the SSL holds its own reference
+                SSL_SESSION_free(copy);
+            }
             if (sessions_.size() > 1)
                 sessions_.pop_back();
         }
