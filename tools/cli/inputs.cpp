@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <numeric>
 #include <system_error>
+#include <unordered_set>
 
 #include <unistd.h>
 
@@ -52,7 +52,11 @@ class collector {
 public:
     collector(const discovery_options& o) : opts_(o) {}
 
-    void add(input in) { out_.push_back(std::move(in)); }
+    void add(input in)
+    {
+        if (seen_.insert(in.name).second)
+            out_.push_back(std::move(in));
+    }
 
     void add_argument(const std::string& arg)
     {
@@ -99,33 +103,12 @@ public:
             add(file_input(std::move(f)));
     }
 
-    /// The inputs, each name kept once at its first position. Found by sorting positions
-    /// rather than with a set of copied names: a batch of 100,000 paths would otherwise leave
-    /// as many freed strings scattered through the heap that every later allocation pays for.
-    std::vector<input> take()
-    {
-        std::vector<std::size_t> order(out_.size());
-        std::iota(order.begin(), order.end(), std::size_t{0});
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::size_t a, std::size_t b) { return out_[a].name < out_[b].name; });
-        std::vector<bool> repeated(out_.size());
-        for (std::size_t i = 1; i < order.size(); ++i)
-            if (out_[order[i]].name == out_[order[i - 1]].name)
-                repeated[order[i]] = true;
-        std::size_t kept = 0;
-        for (std::size_t i = 0; i < out_.size(); ++i)
-            if (!repeated[i]) {
-                if (kept != i)
-                    out_[kept] = std::move(out_[i]);
-                ++kept;
-            }
-        out_.resize(kept);
-        return std::move(out_);
-    }
+    std::vector<input> take() { return std::move(out_); }
 
 private:
     const discovery_options& opts_;
     std::vector<input> out_;
+    std::unordered_set<std::string> seen_;
 };
 
 } // namespace

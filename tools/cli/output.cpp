@@ -107,21 +107,6 @@ void append_csv_field(std::string& out, std::string_view s)
 
 } // namespace
 
-std::string json_quote(std::string_view s)
-{
-    std::string out;
-    out.reserve(s.size() + 2);
-    append_json_quoted(out, s);
-    return out;
-}
-
-std::string csv_field(std::string_view s)
-{
-    std::string out;
-    append_csv_field(out, s);
-    return out;
-}
-
 output_writer::output_writer(std::FILE* f, bool owns, output_format format) : f_(f), owns_(owns), format_(format) {}
 
 output_writer::~output_writer()
@@ -244,21 +229,6 @@ void output_writer::append_error(std::string& line, const std::string& input, co
     line += ",\"http_status\":";
     line += http_status ? std::to_string(http_status) : std::string("null");
     line += "}\n";
-}
-
-std::string output_writer::success_line(const std::string& input, const carcheck::recognition& r) const
-{
-    std::string line;
-    append_success(line, input, r);
-    return line;
-}
-
-std::string output_writer::error_line(const std::string& input, const std::string& code, const std::string& message,
-                                      unsigned http_status) const
-{
-    std::string line;
-    append_error(line, input, code, message, http_status);
-    return line;
 }
 
 void output_writer::write_success(const std::string& input, const carcheck::recognition& r)

@@ -18,11 +18,6 @@
 
 namespace carcheck_cli {
 
-/// A JSON string literal (quotes included) of `s`.
-std::string json_quote(std::string_view s);
-/// A CSV field, quoted (RFC 4180) when it contains a comma, quote, CR or LF.
-std::string csv_field(std::string_view s);
-
 /// Writes one line per input to a FILE.
 class output_writer {
 public:
@@ -44,11 +39,6 @@ public:
 
     /// A write or flush failed (disk full, closed pipe): the text of the first failure.
     const std::string& failure() const { return failure_; }
-
-    /// The line write_success would write (tests, and the writer itself).
-    std::string success_line(const std::string& input, const carcheck::recognition& r) const;
-    std::string error_line(const std::string& input, const std::string& code, const std::string& message,
-                           unsigned http_status) const;
 
 private:
     void append_success(std::string& line, const std::string& input, const carcheck::recognition& r) const;

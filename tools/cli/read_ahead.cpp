@@ -1,7 +1,5 @@
 #include "read_ahead.hpp"
 
-#include <cerrno>
-
 #include <fcntl.h>
 #include <unistd.h>
 
