@@ -117,6 +117,25 @@ public:
         return recognize_url_impl(std::move(image_url), opts, &diag, std::forward<Token>(token));
     }
 
+    /// Background work of a long-running program: closes pooled connections that have been
+    /// idle for `timeouts.idle` (within 1.25 x that time) until close() or cancellation.
+    ///
+    /// Optional. The client never arms a timer of its own, so a program whose operations
+    /// are done returns from `io_context::run()` at once; without async_run an expired idle
+    /// connection is closed when the next operation starts, by close(), or by the destructor.
+    /// Call it once, e.g. `client.async_run(asio::detached)`; it keeps
+    /// `run()` busy until close() (then it completes with success) or until its cancellation
+    /// slot is emitted (operation_aborted, any cancellation type). A second async_run while
+    /// one is active completes with `asio::error::already_started`. Completion signature
+    /// `void(error_code)`, on the token's associated executor (else the client's), never
+    /// inline. Thread safety: as the other operations.
+    template <class Token = asio::deferred_t>
+    auto async_run(Token&& token = {})
+    {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](asio::any_completion_handler<void(error_code)> h) { start_run(std::move(h)); }, token);
+    }
+
     /// Fails queued and in-flight operations and closes every connection. Idempotent.
     CARCHECK_DECL void close();
 
@@ -187,6 +206,7 @@ private:
     }
 
     // The work of each operation, written once (non-template).
+    CARCHECK_DECL void start_run(asio::any_completion_handler<void(error_code)> h);
     CARCHECK_DECL void start_get_config(diagnostics* diag, config_handler h);
     CARCHECK_DECL void start_recognize_file(std::filesystem::path file, recognize_options opts,
                                             diagnostics* diag, recognition_handler h);

@@ -17,7 +17,9 @@ struct timeout_options {
     std::chrono::milliseconds handshake{10'000}; ///< TLS handshake of a new connection
     std::chrono::milliseconds request{60'000};   ///< writing the request and reading the reply
     std::chrono::milliseconds pool_wait{30'000}; ///< waiting for a free pooled connection
-    std::chrono::milliseconds idle{50'000};      ///< idle pooled connections are closed after this
+    /// Idle pooled connections are closed after this: when the next request starts, or on
+    /// time while client::async_run() runs (no timer keeps io_context::run() busy otherwise).
+    std::chrono::milliseconds idle{50'000};
 };
 
 /// TLS settings. Verification of the certificate chain and host name is on by default.

@@ -284,4 +284,94 @@ BOOST_AUTO_TEST_CASE(cancelling_during_the_upload_discards_the_connection)
     BOOST_TEST(c.scheduling_counters().in_flight == 0u);
 }
 
+// A program whose work is done returns from io_context::run() without calling close():
+// an idle pooled connection arms no timer.
+BOOST_AUTO_TEST_CASE(run_returns_once_the_last_operation_completes)
+{
+    mock_fixture f;
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    auto path = f.image("EXIT1");
+    std::optional<std::chrono::steady_clock::time_point> completed;
+    c.recognize_file(path, carcheck::recognize_options{}, [&](carcheck::error_code ec, carcheck::recognition r) {
+        BOOST_TEST(!ec);
+        BOOST_TEST(r.results.size() == 1u);
+        completed = std::chrono::steady_clock::now();
+    });
+    f.ioc.run_for(std::chrono::seconds(20)); // the guard only: it returns as soon as work runs out
+    const auto returned = std::chrono::steady_clock::now();
+    BOOST_REQUIRE(completed.has_value());
+    BOOST_TEST(f.ioc.stopped()); // ran out of work rather than out of time
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(returned - *completed).count() < 100);
+    BOOST_TEST(c.connection_counters().idle == 1u); // kept for reuse all the same
+}
+
+// Without async_run an expired idle connection is closed lazily by the next operation;
+// with it, on time.
+BOOST_AUTO_TEST_CASE(idle_connections_expire_lazily_without_async_run)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.timeouts.idle = std::chrono::milliseconds(100);
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("LAZY1");
+    carcheck::recognize_options opts;
+    BOOST_TEST(f.run(c.recognize_file(path, opts)).results.size() == 1u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    BOOST_TEST(c.connection_counters().open == 1u);
+    BOOST_TEST(c.connection_counters().expired_discarded == 0u);
+    BOOST_TEST(f.run(c.recognize_file(path, opts)).results.size() == 1u);
+    BOOST_TEST(c.connection_counters().expired_discarded == 1u);
+    BOOST_TEST(c.connection_counters().connects == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(async_run_closes_idle_connections_after_the_idle_timeout)
+{
+    mock_fixture f;
+    auto co = f.options();
+    co.timeouts.idle = std::chrono::milliseconds(200);
+    carcheck::client c(f.ioc.get_executor(), co);
+    auto path = f.image("RUN1");
+    std::optional<carcheck::error_code> run_result, second_run;
+    c.async_run([&](carcheck::error_code ec) { run_result = ec; });
+    c.async_run([&](carcheck::error_code ec) { second_run = ec; });
+    carcheck::pool_counters before{}, after{};
+    asio::co_spawn(f.ioc, [&]() -> asio::awaitable<void> {
+        const carcheck::recognize_options opts; // named: g++ 12 and temporaries in co_await (README)
+        auto r = co_await c.recognize_file(path, opts);
+        BOOST_TEST(r.results.size() == 1u);
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        t.expires_after(std::chrono::milliseconds(100));
+        co_await t.async_wait(asio::deferred);
+        before = c.connection_counters();
+        t.expires_after(std::chrono::milliseconds(300)); // 400 ms > 1.25 x 200 ms
+        co_await t.async_wait(asio::deferred);
+        after = c.connection_counters();
+        c.close(); // ends async_run, so run() returns
+    }, asio::detached);
+    f.ioc.run_for(std::chrono::seconds(20));
+    BOOST_TEST(f.ioc.stopped());
+    BOOST_TEST(before.open == 1u);
+    BOOST_TEST(after.open == 0u);
+    BOOST_TEST(after.expired_discarded == 1u);
+    BOOST_REQUIRE(run_result.has_value());
+    BOOST_TEST(!*run_result); // close() is its normal end
+    BOOST_REQUIRE(second_run.has_value());
+    BOOST_TEST(*second_run == asio::error::already_started);
+}
+
+BOOST_AUTO_TEST_CASE(async_run_ends_when_cancelled)
+{
+    mock_fixture f;
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    asio::cancellation_signal stop;
+    std::optional<carcheck::error_code> run_result;
+    c.async_run(asio::bind_cancellation_slot(stop.slot(), [&](carcheck::error_code ec) { run_result = ec; }));
+    asio::steady_timer t(f.ioc, std::chrono::milliseconds(50));
+    t.async_wait([&](carcheck::error_code) { stop.emit(asio::cancellation_type::terminal); });
+    f.ioc.run_for(std::chrono::seconds(20));
+    BOOST_TEST(f.ioc.stopped());
+    BOOST_REQUIRE(run_result.has_value());
+    BOOST_TEST(*run_result == asio::error::operation_aborted);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -46,6 +46,11 @@ public:
 
     CARCHECK_DECL void close();
 
+    /// Background work until close() or cancellation: closes connections idle for longer
+    /// than timeouts.idle. Completes with success after close(), operation_aborted when
+    /// cancelled, already_started while another run is active.
+    CARCHECK_DECL void run(boost::asio::any_completion_handler<void(error_code)> handler);
+
     const strand_type& strand() const noexcept { return strand_; }
     const endpoint& target() const noexcept { return ep_; }
     const pool_options& options() const noexcept { return opts_; }
@@ -55,7 +60,9 @@ public:
 private:
     void spawn_connects();
     boost::asio::awaitable<void> connect_one();
-    boost::asio::awaitable<void> sweep_idle();
+    void start_run(boost::asio::any_completion_handler<void(error_code)> handler);
+    boost::asio::awaitable<error_code> run_loop();
+    void close_expired() noexcept;
     void hand_over(http_connection* c);
     void destroy(http_connection* c) noexcept;
     void remember_session(http_connection& c) noexcept;
@@ -75,8 +82,9 @@ private:
     // for one resumption only, so each new connection takes its own (the last one is kept
     // and shared rather than falling back to a full handshake).
     std::vector<std::unique_ptr<SSL_SESSION, ssl_session_deleter>> sessions_;
-    boost::asio::steady_timer* sweep_timer_ = nullptr;
-    bool sweeping_ = false;
+    boost::asio::steady_timer* run_timer_ = nullptr; // while run() is active
+    bool running_ = false;
+    bool run_cancelled_ = false;
     bool closed_ = false;
     pool_counters counters_;
 };

@@ -158,8 +158,6 @@ CARCHECK_DECL error_code client_impl::check_status(const http::response<http::st
         for (char c : res.body().substr(0, 200))
             excerpt += (c >= 0x20 && c < 0x7f) ? c : ' ';
         diag.server_message = redact(std::move(excerpt));
-        if (ec == error::unexpected_status)
-            diag.client_message = "unexpected HTTP status " + std::to_string(res.result_int());
     }
     return ec;
 }
@@ -239,6 +237,11 @@ CARCHECK_DECL void client::close()
         impl->scheduler().close();
         impl->public_pool().close();
     });
+}
+
+CARCHECK_DECL void client::start_run(asio::any_completion_handler<void(error_code)> h)
+{
+    impl_->public_pool().impl()->run(std::move(h));
 }
 
 CARCHECK_DECL pool_counters client::connection_counters() const

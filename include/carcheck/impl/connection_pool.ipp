@@ -39,6 +39,7 @@ CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(op_state* st)
     if (closed_)
         co_return acquire_result{error::client_closed, "the connection pool is closed", nullptr};
 
+    close_expired(); // lazily, as no timer runs unless run() is active
     // An idle connection, most recently used first: it is the least likely to have been
     // closed by the server's idle timeout.
     while (!idle_.empty()) {
@@ -115,11 +116,8 @@ CARCHECK_DECL void pool_impl::hand_over(http_connection* c)
     }
     c->last_used = steady_clock::now();
     idle_.push_back(c);
-    if (!sweeping_) {
-        auto self = shared_from_this();
-        sweeping_ = true;
-        net::co_spawn(strand_, [self]() { return self->sweep_idle(); }, net::detached);
-    }
+    // No timer is armed here: an idle connection must not keep io_context::run() busy.
+    // It expires lazily at the next acquire(), or on time while run() is active.
 }
 
 CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
@@ -153,7 +151,8 @@ CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
         if (cec) {
             ++counters_.connect_errors;
             ec = cec == beast::error::timeout ? error_code(error::timeout) : cec;
-            failure = "cannot connect to " + where + ": " + cec.message();
+            failure = "cannot connect to " + where + ": " +
+                      (cec == beast::error::timeout ? "no answer within the connect timeout" : cec.message());
         } else {
             ++counters_.connects;
             conn->tcp().socket().set_option(net::ip::tcp::no_delay(true), ec);
@@ -187,11 +186,11 @@ CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
         if (hec) {
             ++counters_.handshake_errors;
             ec = hec == beast::error::timeout ? error_code(error::timeout) : hec;
-            failure = "TLS handshake with " + where + " failed: " + hec.message();
+            failure = "TLS handshake with " + where + " failed: " +
+                      (hec == beast::error::timeout ? "no answer within the handshake timeout" : hec.message());
             const long verify = SSL_get_verify_result(ssl);
             if (verify != X509_V_OK)
-                failure += std::string(" (certificate verification: ") +
-                           X509_verify_cert_error_string(verify) + ")";
+                failure += std::string(": ") + X509_verify_cert_error_string(verify);
         } else if (SSL_session_reused(ssl)) {
             ++counters_.handshakes_resumed;
         } else {
@@ -223,29 +222,81 @@ CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
     hand_over(c);
 }
 
-CARCHECK_DECL net::awaitable<void> pool_impl::sweep_idle()
+CARCHECK_DECL void pool_impl::close_expired() noexcept
+{
+    for (std::size_t i = 0; i < idle_.size();) {
+        if (expired(*idle_[i])) {
+            http_connection* c = idle_[i];
+            idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+            ++counters_.expired_discarded;
+            destroy(c);
+        } else {
+            ++i;
+        }
+    }
+}
+
+CARCHECK_DECL void pool_impl::run(net::any_completion_handler<void(error_code)> handler)
+{
+    auto self = shared_from_this();
+    net::dispatch(strand_, [self, h = std::move(handler)]() mutable { self->start_run(std::move(h)); });
+}
+
+CARCHECK_DECL void pool_impl::start_run(net::any_completion_handler<void(error_code)> handler)
+{
+    auto complete = [this](net::any_completion_handler<void(error_code)> h, error_code ec) {
+        auto ex = net::get_associated_executor(h, strand_.get_inner_executor());
+        net::dispatch(ex, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
+    };
+    if (running_ || closed_) {
+        // Through the strand's queue, so that it never completes inside async_run().
+        const error_code ec = running_ ? error_code(net::error::already_started) : error_code{};
+        net::post(strand_, [self = shared_from_this(), complete, h = std::move(handler), ec]() mutable {
+            complete(std::move(h), ec);
+        });
+        return;
+    }
+    running_ = true;
+    run_cancelled_ = false;
+    auto slot = net::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) {
+        std::weak_ptr<pool_impl> weak = shared_from_this();
+        slot.assign([weak, strand = strand_](net::cancellation_type) {
+            net::post(strand, [weak] {
+                if (auto self = weak.lock()) {
+                    self->run_cancelled_ = true;
+                    if (self->run_timer_)
+                        self->run_timer_->cancel();
+                }
+            });
+        });
+    }
+    auto self = shared_from_this();
+    net::co_spawn(strand_, run_loop(),
+                  [self, complete, h = std::move(handler)](std::exception_ptr, error_code ec) mutable {
+                      auto slot = net::get_associated_cancellation_slot(h);
+                      if (slot.is_connected())
+                          slot.clear();
+                      self->running_ = false;
+                      complete(std::move(h), ec);
+                  });
+}
+
+CARCHECK_DECL net::awaitable<error_code> pool_impl::run_loop()
 {
     auto self = shared_from_this();
     net::steady_timer timer(strand_);
+    // Checked a few times per idle period: a connection closes within 1.25 x timeouts.idle.
     const auto period = std::max<std::chrono::milliseconds>(opts_.timeouts.idle / 4,
                                                              std::chrono::milliseconds(50));
-    while (!closed_ && !idle_.empty()) {
+    while (!closed_ && !run_cancelled_) {
         timer.expires_after(period);
-        sweep_timer_ = &timer;
+        run_timer_ = &timer;
         co_await timer.async_wait(as_tuple(use_awaitable));
-        sweep_timer_ = nullptr;
-        for (std::size_t i = 0; i < idle_.size();) {
-            if (expired(*idle_[i])) {
-                http_connection* c = idle_[i];
-                idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
-                ++counters_.expired_discarded;
-                destroy(c);
-            } else {
-                ++i;
-            }
-        }
+        run_timer_ = nullptr;
+        close_expired();
     }
-    sweeping_ = false;
+    co_return closed_ ? error_code{} : error_code(net::error::operation_aborted);
 }
 
 CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
@@ -316,8 +367,8 @@ CARCHECK_DECL void pool_impl::close()
         w->failure = "the connection pool was closed";
         w->timer.cancel();
     }
-    if (sweep_timer_)
-        sweep_timer_->cancel();
+    if (run_timer_)
+        run_timer_->cancel();
 }
 
 } // namespace detail
