@@ -23,19 +23,25 @@ struct diagnostics {
 
     void clear() { *this = diagnostics{}; }
 
-    /// One line for logs: "<error message> (HTTP 400: server text; client text)".
+    /// One sentence for logs, each fact once:
+    /// "invalid parameter (HTTP 400): <server text>", "operation timed out: <what timed out>",
+    /// or the client's own sentence when it already names the error
+    /// ("cannot connect to host:443: Connection refused").
     std::string describe(const error_code& ec) const
     {
         std::string out = ec ? ec.message() : std::string("success");
-        std::string extra;
-        if (http_status != 0)
-            extra += "HTTP " + std::to_string(http_status);
+        if (http_status == 0 && server_message.empty() && !client_message.empty() && ec &&
+            client_message.find(out) != std::string::npos)
+            return client_message;
+        if (http_status != 0) {
+            const std::string status = "HTTP " + std::to_string(http_status);
+            if (out.find(status) == std::string::npos)
+                out += " (" + status + ")";
+        }
         if (!server_message.empty())
-            extra += (extra.empty() ? "" : ": ") + server_message;
+            out += ": " + server_message;
         if (!client_message.empty())
-            extra += (extra.empty() ? "" : "; ") + client_message;
-        if (!extra.empty())
-            out += " (" + extra + ")";
+            out += (server_message.empty() ? ": " : "; ") + client_message;
         return out;
     }
 };

@@ -38,6 +38,10 @@ enum class error {
 /// processed the request.
 inline bool is_connection_failure(const boost::system::error_code& ec) noexcept;
 
+/// True when a TLS handshake failed because the server's certificate chain or name did not
+/// verify. Deterministic (another attempt fails the same way), so never retried.
+CARCHECK_DECL bool is_certificate_verification_failure(const boost::system::error_code& ec) noexcept;
+
 /// The category of carcheck::error; its name is "carcheck".
 CARCHECK_DECL const boost::system::error_category& error_category() noexcept;
 
@@ -52,7 +56,7 @@ inline bool is_connection_failure(const boost::system::error_code& ec) noexcept
         return false;
     if (ec.category() == error_category())
         return ec == make_error_code(error::connection_closed);
-    return true;
+    return !is_certificate_verification_failure(ec);
 }
 
 /// Writes the error's message (for logs and test frameworks).

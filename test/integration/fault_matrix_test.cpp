@@ -162,7 +162,12 @@ BOOST_AUTO_TEST_CASE(tls_certificates_that_must_be_refused)
             const carcheck::recognize_options opts;
             auto [ec, r] = f.run(client.recognize_file(f.image("TLS1"), opts, diag, asio::as_tuple(asio::deferred)));
             BOOST_TEST(ec.failed());
-            BOOST_TEST(diag.describe(ec).find("certificate") != std::string::npos, diag.describe(ec));
+            const std::string text = diag.describe(ec);
+            BOOST_TEST(text.find("certificate") != std::string::npos, text);
+            BOOST_TEST(text.find("certificate verif") == text.rfind("certificate verif"), text); // said once
+            BOOST_TEST(carcheck::is_certificate_verification_failure(ec), ec.message());
+            BOOST_TEST(diag.attempts == 1u); // deterministic: never retried
+            BOOST_TEST(client.connection_counters().handshake_errors == 1u);
             BOOST_TEST(f.server.get_stats().requests == 0u); // nothing reached the server
         }
     }

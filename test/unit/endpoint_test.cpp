@@ -61,4 +61,29 @@ BOOST_AUTO_TEST_CASE(rejects_unusable_endpoints)
     BOOST_TEST(parse_endpoint("https:///v3", false, ep, msg) == carcheck::error::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(ports_above_65535_are_refused_not_wrapped)
+{
+    endpoint ep;
+    std::string msg;
+    BOOST_TEST(parse_endpoint("https://127.0.0.1:99999/v3", false, ep, msg) == carcheck::error::invalid_argument);
+    BOOST_TEST(msg.find("99999") != std::string::npos);
+    BOOST_TEST(parse_endpoint("https://127.0.0.1:65536/v3", false, ep, msg) == carcheck::error::invalid_argument);
+    BOOST_TEST(parse_endpoint("https://127.0.0.1:0/v3", false, ep, msg) == carcheck::error::invalid_argument);
+    BOOST_TEST(parse_endpoint("https://127.0.0.1:123456/v3", false, ep, msg) == carcheck::error::invalid_argument);
+    BOOST_TEST(!parse_endpoint("https://127.0.0.1:65535/v3", false, ep, msg));
+    BOOST_TEST(ep.port == 65535);
+}
+
+BOOST_AUTO_TEST_CASE(schemes_are_case_insensitive)
+{
+    endpoint ep;
+    std::string msg;
+    BOOST_TEST(!parse_endpoint("HTTP://127.0.0.1:8080/v3", false, ep, msg));
+    BOOST_TEST(!ep.tls);
+    BOOST_TEST(!parse_endpoint("HttpS://api.openalpr.com/v3", false, ep, msg));
+    BOOST_TEST(ep.tls);
+    BOOST_TEST(ep.port == 443);
+    BOOST_TEST(parse_endpoint("HTTP://api.openalpr.com/v3", false, ep, msg) == carcheck::error::insecure_endpoint);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,7 @@
 #include <carcheck/diagnostics.hpp>
 #include <carcheck/error.hpp>
 
+#include <boost/asio/error.hpp>
 #include <boost/test/unit_test.hpp>
 
 BOOST_AUTO_TEST_SUITE(error_test)
@@ -54,9 +55,32 @@ BOOST_AUTO_TEST_CASE(describe_without_response)
     carcheck::diagnostics d;
     d.client_message = "topn must be within 1..1000, got 0";
     BOOST_TEST(d.describe(carcheck::error::invalid_argument) ==
-               "invalid argument (topn must be within 1..1000, got 0)");
+               "invalid argument: topn must be within 1..1000, got 0");
     d.clear();
     BOOST_TEST(d.describe({}) == "success");
+}
+
+// Each fact once: the status is not repeated after a message that names it, and a client
+// sentence that already names the error is the whole description.
+BOOST_AUTO_TEST_CASE(describe_says_each_fact_once)
+{
+    carcheck::diagnostics d;
+    d.http_status = 400;
+    d.server_message = "Unable to base64 decode image_bytes body";
+    BOOST_TEST(d.describe(carcheck::error::invalid_parameter) ==
+               "invalid parameter (HTTP 400): Unable to base64 decode image_bytes body");
+    d.clear();
+    d.http_status = 413;
+    d.server_message = "Request body too large";
+    BOOST_TEST(d.describe(carcheck::error::unexpected_status) ==
+               "unexpected HTTP status (HTTP 413): Request body too large");
+    d.clear();
+    const carcheck::error_code refused = boost::asio::error::connection_refused;
+    d.client_message = "cannot connect to 127.0.0.1:9: " + refused.message();
+    BOOST_TEST(d.describe(refused) == d.client_message);
+    d.client_message = "request deadline expired while reading the response";
+    BOOST_TEST(d.describe(carcheck::error::timeout) ==
+               "operation timed out: request deadline expired while reading the response");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -49,9 +49,13 @@ inline error_code parse_endpoint(std::string_view text, bool allow_insecure, end
     }
     const auto& u = *parsed;
     endpoint ep;
-    if (u.scheme() == "https")
+    std::string scheme(u.scheme());
+    for (char& ch : scheme) // RFC 3986: schemes are case-insensitive
+        if (ch >= 'A' && ch <= 'Z')
+            ch = static_cast<char>(ch - 'A' + 'a');
+    if (scheme == "https")
         ep.tls = true;
-    else if (u.scheme() == "http")
+    else if (scheme == "http")
         ep.tls = false;
     else {
         message = "endpoint scheme must be https or http, got " + std::string(u.scheme());
@@ -67,10 +71,21 @@ inline error_code parse_endpoint(std::string_view text, bool allow_insecure, end
         return error::invalid_argument;
     }
     const std::uint16_t default_port = ep.tls ? 443 : 80;
-    ep.port = u.has_port() ? u.port_number() : default_port;
-    if (u.has_port() && ep.port == 0) {
-        message = "endpoint port is invalid";
-        return error::invalid_argument;
+    ep.port = default_port;
+    if (u.has_port()) {
+        // Read the digits ourselves: port_number() wraps values above 65535.
+        const std::string_view digits = u.port();
+        unsigned long value = 0;
+        bool valid = !digits.empty() && digits.size() <= 5;
+        for (char ch : digits) {
+            valid = valid && ch >= '0' && ch <= '9';
+            value = value * 10 + static_cast<unsigned long>(ch - '0');
+        }
+        if (!valid || value == 0 || value > 65535) {
+            message = "endpoint port '" + std::string(digits) + "' is not a number from 1 to 65535";
+            return error::invalid_argument;
+        }
+        ep.port = static_cast<std::uint16_t>(value);
     }
     std::string path = u.path();
     while (!path.empty() && path.back() == '/')

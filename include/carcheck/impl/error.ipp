@@ -3,6 +3,10 @@
 
 #include <carcheck/error.hpp>
 
+#include <boost/asio/ssl/error.hpp>
+
+#include <openssl/ssl.h>
+
 #include <string>
 
 namespace carcheck {
@@ -46,6 +50,12 @@ CARCHECK_DECL const boost::system::error_category& error_category() noexcept
 {
     static const detail::error_category_impl instance;
     return instance;
+}
+
+CARCHECK_DECL bool is_certificate_verification_failure(const boost::system::error_code& ec) noexcept
+{
+    return ec.category() == boost::asio::error::get_ssl_category() &&
+           ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
 }
 
 CARCHECK_DECL boost::system::error_code error_from_status(unsigned status) noexcept
