@@ -5,10 +5,13 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <string_view>
 
 namespace carcheck_cli {
 
@@ -44,7 +47,8 @@ const char* const common_options_help = R"(Connection options:
   --endpoint URL          API base URL (default https://api.openalpr.com/v3, or
                           $CARCHECK_ENDPOINT). http:// is accepted for loopback hosts only.
   --secret-key-file FILE  read the secret key from FILE (default: $CARCHECK_SECRET_KEY)
-  --ca-file FILE          trust only the CA certificates in this PEM file (like curl --cacert)
+  --ca-file FILE          trust only the CA certificates in this PEM file (like curl --cacert;
+                          default: $CARCHECK_CA_FILE if set)
   --insecure-loopback     do not verify the TLS certificate; allowed only when the endpoint
                           host is a loopback address (127.0.0.0/8, ::1, localhost), e.g. a
                           local mock server whose certificate you do not have
@@ -201,6 +205,8 @@ cli_options parse_command_line(const std::vector<std::string>& args)
     cli_options o;
     if (const char* ep = std::getenv("CARCHECK_ENDPOINT"); ep && *ep)
         o.endpoint = ep;
+    if (const char* ca = std::getenv("CARCHECK_CA_FILE"); ca && *ca)
+        o.ca_file = ca;
     if (args.empty())
         throw usage_error("no command given");
 
@@ -339,25 +345,46 @@ cli_options parse_command_line(const std::vector<std::string>& args)
     return o;
 }
 
+namespace {
+
+// Surrounding blanks and line ends are not part of a key (an `echo key > file` or a
+// variable set from such a file adds a newline).
+std::string trim_key(std::string_view text)
+{
+    constexpr std::string_view blanks = " \t\r\n\v\f";
+    const auto first = text.find_first_not_of(blanks);
+    if (first == std::string_view::npos)
+        return {};
+    return std::string(text.substr(first, text.find_last_not_of(blanks) - first + 1));
+}
+
+} // namespace
+
 std::string load_secret_key(const cli_options& o)
 {
-    std::string key;
     if (!o.secret_key_file.empty()) {
-        std::ifstream in(o.secret_key_file, std::ios::binary);
+        const std::string& file = o.secret_key_file;
+        std::error_code fec;
+        if (std::filesystem::is_directory(file, fec))
+            throw usage_error("the secret key file '" + file + "' is a directory");
+        std::ifstream in(file, std::ios::binary);
         if (!in)
-            throw usage_error("cannot read the secret key file '" + o.secret_key_file + "'");
-        std::getline(in, key);
-        if (!key.empty() && key.back() == '\r')
-            key.pop_back();
-        const auto first = key.find_first_not_of(" \t");
-        const auto last = key.find_last_not_of(" \t");
-        key = first == std::string::npos ? std::string() : key.substr(first, last - first + 1);
+            throw usage_error("cannot read the secret key file '" + file + "': " + std::strerror(errno));
+        std::string line;
+        if (!std::getline(in, line) && line.empty())
+            throw usage_error("the secret key file '" + file + "' is empty");
+        std::string key = trim_key(line);
         if (key.empty())
-            throw usage_error("the secret key file '" + o.secret_key_file + "' is empty");
+            throw usage_error("the first line of the secret key file '" + file +
+                              "' is blank (the key must be on the first line)");
         return key;
     }
-    if (const char* env = std::getenv("CARCHECK_SECRET_KEY"); env && *env)
-        return env;
+    if (const char* env = std::getenv("CARCHECK_SECRET_KEY"); env && *env) {
+        std::string key = trim_key(env);
+        if (key.empty())
+            throw usage_error("CARCHECK_SECRET_KEY holds only white space");
+        return key;
+    }
     throw usage_error("no secret key: set CARCHECK_SECRET_KEY or use --secret-key-file FILE");
 }
 

@@ -142,6 +142,9 @@ std::unique_ptr<carcheck::client> make_client(asio::io_context& ioc, const cli_o
     try {
         return std::make_unique<carcheck::client>(ioc.get_executor(), make_client_options(o, key));
     } catch (const carcheck::api_error& e) {
+        if (e.code() == carcheck::error::insecure_endpoint)
+            throw usage_error("plain http:// endpoints are accepted for loopback hosts only (the key would "
+                              "travel in clear text): use https:// for '" + redact(o.endpoint, key) + "'");
         throw usage_error("unusable endpoint or TLS settings: " + redact(e.what(), key));
     }
 }
