@@ -1,4 +1,4 @@
-// A program outside the source tree that uses the installed, header-only package.
+// A program outside the source tree that uses the installed package (either target).
 #include <carcheck/carcheck.hpp>
 
 #include <boost/asio/io_context.hpp>
