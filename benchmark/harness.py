@@ -574,6 +574,22 @@ plot {lines}
 """):
                     plot_files.append((f"Large uploads: {ylabel} vs file size", f"plots/{fname}"))
 
+    # 8. compile time of a user's file
+    comp_clients = [("boost_only", "Asio + Asio SSL + Boost.JSON only (the reference)"),
+                    ("quick_start_compiled", "quick start, compiled library (`carcheck::carcheck`)"),
+                    ("quick_start_header_only", "quick start, header-only (`carcheck::header_only`)")]
+    compile_ = {}
+    for cl, _ in comp_clients:
+        g = group(recs, suite="compile", client=cl)
+        compile_[cl] = {"wall_s": stats([r["wall_s"] for r in g]),
+                        "rss_mib": stats([r["maxrss_kib"] / 1024 for r in g])}
+    summary["compile"] = compile_
+    ref = compile_["boost_only"]["wall_s"]
+    cmp_ = compile_["quick_start_compiled"]["wall_s"]
+    ratio = cmp_["median"] / ref["median"] if ref and cmp_ else None
+    target("compile time: quick start with the compiled library / Asio+SSL+JSON-only file", ratio, "≤ 2×",
+           ratio is not None and ratio <= 2.0)
+
     # --- results.json ------------------------------------------------------------------------
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"machine": machine, "quick": quick, "summary": summary, "targets": targets, "runs": recs},
@@ -782,6 +798,18 @@ plot {lines}
                 w(f"| {label} | {mmm(c['wall_s'], 2)} | {mmm(c['images_per_s'])} | {mmm(c['cpu_s'], 2)} |")
             w(f"\nWith read-ahead the cold batch takes {cr_['wall_s']['median'] / cn_['wall_s']['median']:.2f}× the "
               f"time without (medians over {cr_['wall_s']['n']} runs).\n")
+
+    if ref:
+        w("## 8. Compile time of a user's file\n")
+        w("`g++ -std=c++20 -O2 -c`, one job on the client core; the quick start is `examples/quick_start.cpp` "
+          "(which includes `<carcheck/carcheck.hpp>`). min / median / max:\n")
+        w("| file | wall time (s) | peak compiler memory (MiB) | time / reference |")
+        w("|---|---|---|---|")
+        for cl, title in comp_clients:
+            c = compile_[cl]
+            rel = c["wall_s"]["median"] / ref["median"] if c["wall_s"] else None
+            w(f"| {title} | {mmm(c['wall_s'], 2)} | {mmm(c['rss_mib'])} | {f'{rel:.2f}×' if rel else '–'} |")
+        w("")
 
     if plot_files:
         w("## Plots\n")

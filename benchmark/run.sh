@@ -307,6 +307,22 @@ else
 fi
 rm -f "$work/batch-out.jsonl"
 
+# A user's file: how long it takes and how much memory the compiler needs, the quick start
+# against the compiled library (the default carcheck::carcheck) and header-only, next to a file
+# that includes only Asio, Asio SSL and Boost.JSON. Same compiler and flags for all three.
+log "8. compile time of a user's file ($runs runs each, g++ -std=c++20 -O2, one job)"
+printf '#include <boost/asio.hpp>\n#include <boost/asio/ssl.hpp>\n#include <boost/json.hpp>\nint main() {}\n' \
+  >"$work/boost_only.cpp"
+compile_flags=(-std=c++20 -O2 -c -o /dev/null -I"$root/include")
+for r in $(seq "$runs"); do
+  run --suite compile --client boost_only --rep "$r" --timeout 600 --expect-stdout "" -- \
+    "${pin_client[@]}" g++ "${compile_flags[@]}" "$work/boost_only.cpp"
+  run --suite compile --client quick_start_compiled --rep "$r" --timeout 600 --expect-stdout "" -- \
+    "${pin_client[@]}" g++ "${compile_flags[@]}" -DCARCHECK_SEPARATE_COMPILATION "$root/examples/quick_start.cpp"
+  run --suite compile --client quick_start_header_only --rep "$r" --timeout 600 --expect-stdout "" -- \
+    "${pin_client[@]}" g++ "${compile_flags[@]}" "$root/examples/quick_start.cpp"
+done
+
 # --- 6. Report -------------------------------------------------------------------------------
 log "writing the report"
 args=(report --raw "$raw" --machine "$work/machine.json" --out "$bench_dir" --quick "$quick")

@@ -1,43 +1,50 @@
-// The README's quick start: recognize one image with co_await.
-// Usage: CARCHECK_SECRET_KEY=... quick_start IMAGE [ENDPOINT [CA_FILE]]
+// Recognizes one image. The secret key, the endpoint and an optional CA file come from the
+// environment (CARCHECK_SECRET_KEY, CARCHECK_ENDPOINT, CARCHECK_CA_FILE), the image from argv[1].
 #include <carcheck/carcheck.hpp>
-
 #include <boost/asio.hpp>
-
 #include <cstdio>
 #include <cstdlib>
-
 namespace asio = boost::asio;
 
-asio::awaitable<void> run(carcheck::client& client, const char* image)
+asio::awaitable<int> recognize(carcheck::client& client, const char* image)
 {
     carcheck::recognize_options opts{.country = "us", .recognize_vehicle = true, .topn = 5};
     try {
-        carcheck::recognition r =
-            co_await client.recognize_file(image, opts, carcheck::with_diagnostics(asio::deferred));
+        carcheck::recognition r = co_await client.recognize_file(
+            image, opts, carcheck::with_diagnostics(asio::deferred));
         for (const auto& plate : r.results)
-            std::printf("%s  %.1f%%  region=%s\n", plate.plate.c_str(), plate.confidence, plate.region.c_str());
-        std::printf("credits used this month: %lld\n", static_cast<long long>(r.credits_monthly_used));
-    } catch (const carcheck::api_error& e) {
-        // e.g. "monthly credit limit exceeded (HTTP 402) (HTTP 402: ...)"; never contains the key.
-        std::fprintf(stderr, "recognition failed: %s\n", e.what());
+            std::printf("%s %.1f%% %s\n", plate.plate.c_str(), plate.confidence, plate.region.c_str());
+        co_return 0;
+    } catch (const carcheck::api_error& e) {   // HTTP status, server text, rate limit
+        std::fprintf(stderr, "%s: %s\n", image, e.what()); // never contains the secret key
+        co_return 1;
     }
 }
 
 int main(int argc, char** argv)
 {
-    const char* key = std::getenv("CARCHECK_SECRET_KEY");
-    if (argc < 2 || !key) {
-        std::fprintf(stderr, "usage: CARCHECK_SECRET_KEY=... %s IMAGE [ENDPOINT [CA_FILE]]\n", argv[0]);
-        return 2;
+    auto env = [](const char* name) { const char* v = std::getenv(name); return v ? v : ""; };
+    carcheck::client_options options{.secret_key = env("CARCHECK_SECRET_KEY")};
+    if (options.secret_key.empty()) {
+        std::fputs("quick_start: set CARCHECK_SECRET_KEY to your secret key\n", stderr);
+        return 1;
     }
+    if (*env("CARCHECK_ENDPOINT"))                     // default: https://api.openalpr.com/v3
+        options.endpoint = env("CARCHECK_ENDPOINT");
+    if (*env("CARCHECK_CA_FILE")) {                    // trust only this CA, like curl --cacert
+        options.tls.ca_file = env("CARCHECK_CA_FILE");
+        options.tls.use_system_roots = false;
+    }
+
     asio::io_context ioc;
-    carcheck::client_options options{.secret_key = key};
-    if (argc > 2)
-        options.endpoint = argv[2];
-    if (argc > 3)
-        options.tls.ca_file = argv[3];
-    carcheck::client client(ioc.get_executor(), options);
-    asio::co_spawn(ioc, run(client, argv[1]), asio::detached);
-    ioc.run();
+    int status = 1;
+    try {
+        carcheck::client client(ioc.get_executor(), options);
+        asio::co_spawn(ioc, recognize(client, argc > 1 ? argv[1] : "car.jpg"),
+                       [&](std::exception_ptr e, int s) { status = e ? 1 : s; });
+        ioc.run(); // returns as soon as the recognition is done
+    } catch (const carcheck::api_error& e) { // unusable endpoint or CA file
+        std::fprintf(stderr, "quick_start: %s\n", e.what());
+    }
+    return status;
 }

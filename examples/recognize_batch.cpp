@@ -2,6 +2,7 @@
 // of each, in completion order. Usage:
 //   CARCHECK_SECRET_KEY=... recognize_batch [--endpoint URL] [--ca-file FILE]
 //                                           [--concurrency N] [--country CC] IMAGE...
+// (--endpoint and --ca-file default to $CARCHECK_ENDPOINT and $CARCHECK_CA_FILE.)
 #include <carcheck/carcheck.hpp>
 
 #include <boost/asio.hpp>
@@ -51,6 +52,11 @@ asio::awaitable<void> worker(carcheck::client& client, batch& b, const carcheck:
 int main(int argc, char** argv)
 {
     carcheck::client_options options;
+    // Defaults from the environment, as the carcheck tool and the quick start read them.
+    if (const char* ep = std::getenv("CARCHECK_ENDPOINT"); ep && *ep)
+        options.endpoint = ep;
+    if (const char* ca = std::getenv("CARCHECK_CA_FILE"); ca && *ca)
+        options.tls.ca_file = ca;
     carcheck::recognize_options opts;
     std::size_t concurrency = 8;
     batch b;
@@ -88,7 +94,7 @@ int main(int argc, char** argv)
         const auto started = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < concurrency; ++i)
             asio::co_spawn(ioc, worker(client, b, opts), asio::detached);
-        ioc.run();
+        ioc.run(); // returns when the last worker is done: idle connections arm no timer
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const auto counters = client.connection_counters();
         std::printf("\n%zu images, %zu failed, %.2f s (%.0f images/s), %llu connections, %llu TLS handshakes "
