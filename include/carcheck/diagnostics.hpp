@@ -6,6 +6,8 @@
 
 #include <boost/system/system_error.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace carcheck {
@@ -20,16 +22,20 @@ struct diagnostics {
     std::string client_message; ///< what the client found wrong (argument, JSON path, file)
     rate_limit_info rate_limit; ///< rate-limit headers of the last reply, if any
     unsigned attempts = 0;      ///< how many times the request was sent
+    /// The "error_code" integer of the server's error reply, if it had one.
+    std::optional<std::int64_t> server_error_code;
 
     void clear() { *this = diagnostics{}; }
 
-    /// One line for logs: "<error message> (HTTP 400: server text; client text)".
+    /// One line for logs: "<error message> (HTTP 400, error_code 400: server text; client text)".
     std::string describe(const error_code& ec) const
     {
         std::string out = ec ? ec.message() : std::string("success");
         std::string extra;
         if (http_status != 0)
             extra += "HTTP " + std::to_string(http_status);
+        if (server_error_code)
+            extra += (extra.empty() ? "" : ", ") + std::string("error_code ") + std::to_string(*server_error_code);
         if (!server_message.empty())
             extra += (extra.empty() ? "" : ": ") + server_message;
         if (!client_message.empty())
