@@ -23,7 +23,7 @@ struct diagnostics {
     rate_limit_info rate_limit; ///< rate-limit headers of the last reply, if any
     unsigned attempts = 0;      ///< how many times the request was sent
     /// The "error_code" integer of the server's error reply, if it had one.
-    std::optional<std::int64_t> server_error_code;
+    std::optional<std::int64_t> server_error_code{};
 
     void clear() { *this = diagnostics{}; }
 

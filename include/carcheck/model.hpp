@@ -154,7 +154,7 @@ struct config {
 /// sends an integer "error_code" (the HTTP status so far): {"error_code": 402, "error": "..."}.
 struct error_body {
     std::string error;                     ///< required
-    std::optional<std::int64_t> error_code; ///< not in the spec; sent by the service
+    std::optional<std::int64_t> error_code{}; ///< not in the spec; sent by the service
 };
 
 /// Parses a recognition reply; `json` ends up in out.raw_json.

@@ -3,6 +3,8 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 using namespace carcheck_test;
@@ -23,6 +25,57 @@ void check_no_key(const std::string& text, const std::string& key)
 {
     BOOST_TEST(text.find(key) == std::string::npos, "secret key leaked into: " << "[text withheld]");
 }
+
+/// A plain HTTP server on 127.0.0.1 that answers every request with `reply` as soon as its
+/// header has arrived and closes, without reading the body: as a front end refusing a wrong
+/// key does. Counts the connections it accepted.
+class early_answer_server {
+public:
+    explicit early_answer_server(std::string reply)
+        : reply_(std::move(reply)), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0})
+    {
+        accept();
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~early_answer_server()
+    {
+        ioc_.stop();
+        thread_.join();
+    }
+    unsigned short port() const { return acceptor_.local_endpoint().port(); }
+    std::size_t connections() const { return connections_.load(); }
+
+private:
+    using tcp = asio::ip::tcp;
+    void accept()
+    {
+        acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
+            if (ec)
+                return;
+            ++connections_;
+            auto sock = std::make_shared<tcp::socket>(std::move(s));
+            auto head = std::make_shared<std::string>();
+            asio::async_read_until(*sock, asio::dynamic_buffer(*head), "\r\n\r\n",
+                                   [this, sock, head](boost::system::error_code rec, std::size_t) {
+                                       if (rec)
+                                           return;
+                                       asio::async_write(*sock, asio::buffer(reply_),
+                                                         [sock](boost::system::error_code, std::size_t) {
+                                                             boost::system::error_code ignored;
+                                                             sock->shutdown(tcp::socket::shutdown_send, ignored);
+                                                             sock->close(ignored);
+                                                         });
+                                   });
+            accept();
+        });
+    }
+
+    std::string reply_;
+    asio::io_context ioc_;
+    tcp::acceptor acceptor_;
+    std::atomic<std::size_t> connections_{0};
+    std::thread thread_;
+};
 
 } // namespace
 
@@ -378,6 +431,30 @@ BOOST_AUTO_TEST_CASE(a_reply_before_the_upload_ends_is_the_outcome)
                 ++round;
             }
         }
+}
+
+BOOST_AUTO_TEST_CASE(an_early_401_is_the_outcome_and_is_not_resent)
+{
+    const std::string body = R"({"error_code": 401, "error": "Invalid credentials"})";
+    early_answer_server server("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json; charset=\"utf-8\"\r\n"
+                               "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    mock_fixture f;
+    const auto path = write_file(f.dir.path / "big.jpg", image_bytes("EARLY2"));
+    fs::resize_file(path, 48u << 20); // more than the socket buffers hold
+    auto co = f.options(false);
+    co.endpoint = "http://127.0.0.1:" + std::to_string(server.port()) + "/v3";
+    co.secret_key = "wrong-key";
+    carcheck::client c(f.ioc.get_executor(), co);
+    carcheck::diagnostics diag;
+    auto [ec, r] = f.run(c.recognize_file(path, carcheck::recognize_options{}, diag, asio::as_tuple(asio::deferred)));
+    BOOST_TEST(ec == carcheck::error::invalid_secret_key, ec.message());
+    BOOST_TEST(diag.http_status == 401u);
+    BOOST_TEST(diag.server_message == "Invalid credentials");
+    BOOST_TEST(diag.server_error_code.value_or(0) == 401);
+    BOOST_TEST(diag.client_message == "the server replied before the whole request was sent");
+    BOOST_TEST(diag.attempts == 1u);
+    BOOST_TEST(server.connections() == 1u);
+    BOOST_TEST(c.scheduling_counters().retried_transport == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(with_diagnostics_throws_api_error)
