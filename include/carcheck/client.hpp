@@ -75,7 +75,8 @@ public:
         return recognize_file_impl(std::move(file), opts, &diag, std::forward<Token>(token));
     }
 
-    /// POST /recognize_bytes: sends the image as base64 in a JSON string, encoded on the fly.
+    /// POST /recognize_bytes: sends the base64 of the image, encoded on the fly; the bare
+    /// text by default, a JSON string with opts.base64 = base64_encoding::json_string.
     /// The buffer is not copied: keep it alive until the operation completes.
     template <class Token = asio::deferred_t>
     auto recognize_bytes(std::span<const std::byte> image, const recognize_options& opts, Token&& token = {})

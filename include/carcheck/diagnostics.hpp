@@ -6,6 +6,8 @@
 
 #include <boost/system/system_error.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace carcheck {
@@ -20,24 +22,29 @@ struct diagnostics {
     std::string client_message; ///< what the client found wrong (argument, JSON path, file)
     rate_limit_info rate_limit; ///< rate-limit headers of the last reply, if any
     unsigned attempts = 0;      ///< how many times the request was sent
+    /// The "error_code" integer of the server's error reply, if it had one.
+    std::optional<std::int64_t> server_error_code{};
 
     void clear() { *this = diagnostics{}; }
 
     /// One sentence for logs, each fact once:
     /// "invalid parameter (HTTP 400): <server text>", "operation timed out: <what timed out>",
     /// or the client's own sentence when it already names the error
-    /// ("cannot connect to host:443: Connection refused").
+    /// ("cannot connect to host:443: Connection refused"). The server's error_code is shown
+    /// when it says something the HTTP status does not.
     std::string describe(const error_code& ec) const
     {
         std::string out = ec ? ec.message() : std::string("success");
         if (http_status == 0 && server_message.empty() && !client_message.empty() && ec &&
             client_message.find(out) != std::string::npos)
             return client_message;
-        if (http_status != 0) {
-            const std::string status = "HTTP " + std::to_string(http_status);
-            if (out.find(status) == std::string::npos)
-                out += " (" + status + ")";
-        }
+        std::string status;
+        if (http_status != 0 && out.find("HTTP " + std::to_string(http_status)) == std::string::npos)
+            status = "HTTP " + std::to_string(http_status);
+        if (server_error_code && *server_error_code != static_cast<std::int64_t>(http_status))
+            status += (status.empty() ? "" : ", ") + std::string("error_code ") + std::to_string(*server_error_code);
+        if (!status.empty())
+            out += " (" + status + ")";
         if (!server_message.empty())
             out += ": " + server_message;
         if (!client_message.empty())

@@ -150,9 +150,11 @@ struct config {
     std::string raw_json;           ///< the whole reply text
 };
 
-/// The body of a 400/401/402/403 reply (spec: api_400 ... api_403).
+/// The body of a 400/401/402/403 reply (spec: api_400 ... api_403). The live service also
+/// sends an integer "error_code" (the HTTP status so far): {"error_code": 402, "error": "..."}.
 struct error_body {
-    std::string error; ///< required
+    std::string error;                     ///< required
+    std::optional<std::int64_t> error_code{}; ///< not in the spec; sent by the service
 };
 
 /// Parses a recognition reply; `json` ends up in out.raw_json.
@@ -161,7 +163,7 @@ CARCHECK_DECL error_code parse_recognition(std::string json, recognition& out, s
 /// Parses the reply of GET /config; `json` ends up in out.raw_json.
 CARCHECK_DECL error_code parse_config(std::string json, config& out, std::string& detail);
 
-/// Parses an error reply ({"error": "..."}).
+/// Parses an error reply ({"error_code": 401, "error": "..."}; error_code optional).
 CARCHECK_DECL error_code parse_error_body(std::string_view json, error_body& out, std::string& detail);
 
 // Serialisation back to JSON (boost::json::value_from(x) / boost::json::serialize(value_from(x))),

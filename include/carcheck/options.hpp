@@ -1,6 +1,7 @@
 #ifndef CARCHECK_OPTIONS_HPP
 #define CARCHECK_OPTIONS_HPP
 
+#include <carcheck/base64_encoding.hpp>
 #include <carcheck/config.hpp>
 #include <carcheck/scheduler_options.hpp>
 
@@ -61,6 +62,9 @@ struct recognize_options {
     bool return_image = false;      ///< the reply carries the uploaded image in base64
     std::optional<int> topn;        ///< candidates per plate, 1..1000 (server default 10)
     bool is_cropped = false;        ///< image is a crop of a plate/vehicle (recognize_file only)
+    /// Body of recognize_bytes / recognize_base64_file: the bare base64 text (default, what
+    /// the live service accepts) or base64_encoding::json_string (see base64_encoding.hpp).
+    base64_encoding base64 = base64_encoding::raw;
 };
 
 } // namespace carcheck

@@ -3,6 +3,8 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 using namespace carcheck_test;
@@ -23,6 +25,57 @@ void check_no_key(const std::string& text, const std::string& key)
 {
     BOOST_TEST(text.find(key) == std::string::npos, "secret key leaked into: " << "[text withheld]");
 }
+
+/// A plain HTTP server on 127.0.0.1 that answers every request with `reply` as soon as its
+/// header has arrived and closes, without reading the body: as a front end refusing a wrong
+/// key does. Counts the connections it accepted.
+class early_answer_server {
+public:
+    explicit early_answer_server(std::string reply)
+        : reply_(std::move(reply)), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0})
+    {
+        accept();
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~early_answer_server()
+    {
+        ioc_.stop();
+        thread_.join();
+    }
+    unsigned short port() const { return acceptor_.local_endpoint().port(); }
+    std::size_t connections() const { return connections_.load(); }
+
+private:
+    using tcp = asio::ip::tcp;
+    void accept()
+    {
+        acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
+            if (ec)
+                return;
+            ++connections_;
+            auto sock = std::make_shared<tcp::socket>(std::move(s));
+            auto head = std::make_shared<std::string>();
+            asio::async_read_until(*sock, asio::dynamic_buffer(*head), "\r\n\r\n",
+                                   [this, sock, head](boost::system::error_code rec, std::size_t) {
+                                       if (rec)
+                                           return;
+                                       asio::async_write(*sock, asio::buffer(reply_),
+                                                         [sock](boost::system::error_code, std::size_t) {
+                                                             boost::system::error_code ignored;
+                                                             sock->shutdown(tcp::socket::shutdown_send, ignored);
+                                                             sock->close(ignored);
+                                                         });
+                                   });
+            accept();
+        });
+    }
+
+    std::string reply_;
+    asio::io_context ioc_;
+    tcp::acceptor acceptor_;
+    std::atomic<std::size_t> connections_{0};
+    std::thread thread_;
+};
 
 } // namespace
 
@@ -282,6 +335,126 @@ BOOST_AUTO_TEST_CASE(error_statuses_reach_the_caller)
         BOOST_TEST(ec == carcheck::error::unexpected_status);
         BOOST_TEST(diag.http_status == 502u);
     }
+}
+
+BOOST_AUTO_TEST_CASE(refusals_without_rate_limit_headers)
+{
+    // The live service's 401 and 402 carry no X-RateLimit-* headers (the mock answers so):
+    // the client reports them with the server's text and error_code and is not held up.
+    auto o = default_mock_options();
+    o.keys.push_back(mock::key_config{.key = "poor-key", .monthly_credits = 1});
+    mock_fixture f(o);
+    auto path = f.image("HDR1");
+    carcheck::recognize_options opts;
+    auto co = f.options();
+    co.secret_key = "later-key";
+    {
+        carcheck::client c(f.ioc.get_executor(), co);
+        carcheck::diagnostics diag;
+        auto [ec, r] = f.run(c.recognize_file(path, opts, diag, asio::as_tuple(asio::deferred)));
+        BOOST_TEST(ec == carcheck::error::invalid_secret_key);
+        BOOST_TEST(diag.http_status == 401u);
+        BOOST_TEST(diag.server_message == "Invalid credentials");
+        BOOST_TEST(diag.server_error_code.value_or(0) == 401);
+        BOOST_TEST(!diag.rate_limit.limit.has_value());
+        BOOST_TEST(!diag.rate_limit.remaining.has_value());
+        BOOST_TEST(!diag.rate_limit.reset_epoch.has_value());
+        BOOST_TEST(diag.attempts == 1u);
+        // Once the key exists the same client goes ahead at once.
+        f.server.set_key({.key = "later-key"});
+        const auto started = std::chrono::steady_clock::now();
+        BOOST_TEST(f.run(c.recognize_file(path, opts)).results.at(0).plate == "HDR1");
+        BOOST_TEST((std::chrono::steady_clock::now() - started < std::chrono::seconds(5)));
+    }
+    {
+        co.secret_key = "poor-key";
+        carcheck::client c(f.ioc.get_executor(), co);
+        (void)f.run(c.recognize_file(path, opts));
+        carcheck::diagnostics diag;
+        auto [ec, r] = f.run(c.recognize_file(path, opts, diag, asio::as_tuple(asio::deferred)));
+        BOOST_TEST(ec == carcheck::error::monthly_limit);
+        BOOST_TEST(diag.http_status == 402u);
+        BOOST_TEST(diag.server_message == "Monthly Usage (1) exceeded for this month");
+        BOOST_TEST(diag.server_error_code.value_or(0) == 402);
+        BOOST_TEST(!diag.rate_limit.limit.has_value());
+        BOOST_TEST(diag.describe(ec) == "monthly credit limit exceeded (HTTP 402): Monthly Usage (1) exceeded for this month",
+                   diag.describe(ec));
+        // The next request is not sent; after more credits and a reset it is.
+        const auto sent = f.server.requests().size();
+        auto [ec2, r2] = f.run(c.recognize_file(path, opts, diag, asio::as_tuple(asio::deferred)));
+        BOOST_TEST(ec2 == carcheck::error::monthly_limit);
+        BOOST_TEST(f.server.requests().size() == sent);
+        f.server.set_key({.key = "poor-key", .monthly_credits = 10});
+        c.reset_credits_exhausted();
+        BOOST_TEST(f.run(c.recognize_file(path, opts)).credits_monthly_used == 1);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_reply_before_the_upload_ends_is_the_outcome)
+{
+    // The server answers an upload above its limit from the header (413) and closes while
+    // the client is still writing: the client reports that reply, not the broken pipe or
+    // reset of its write, and never sends the request again.
+    auto o = default_mock_options();
+    o.max_body_bytes = 64 * 1024;
+    mock_fixture f(o);
+    // More than the socket buffers on both sides hold, so the write cannot finish before
+    // the server closes. Sparse: no disk space, quick to make.
+    const auto path = write_file(f.dir.path / "big.jpg", image_bytes("EARLY1"));
+    fs::resize_file(path, 48u << 20);
+    carcheck::recognize_options opts;
+    int round = 0;
+    for (bool tls : {true, false})
+        for (bool base64 : {false, true}) {
+            BOOST_TEST_CONTEXT("tls " << tls << " base64 " << base64)
+            {
+                carcheck::client c(f.ioc.get_executor(), f.options(tls));
+                carcheck::diagnostics diag;
+                auto [ec, r] = base64 ? f.run(c.recognize_base64_file(path, opts, diag, asio::as_tuple(asio::deferred)))
+                                      : f.run(c.recognize_file(path, opts, diag, asio::as_tuple(asio::deferred)));
+                BOOST_TEST(ec == carcheck::error::unexpected_status, ec.message());
+                BOOST_TEST(diag.http_status == 413u);
+                BOOST_TEST(diag.server_message == "request body larger than the limit of 65536 bytes");
+                BOOST_TEST(diag.server_error_code.value_or(0) == 413);
+                BOOST_TEST(diag.client_message == "the server replied before the whole request was sent");
+                BOOST_TEST(diag.attempts == 1u);
+                const auto counters = c.scheduling_counters();
+                BOOST_TEST(counters.retried_transport == 0u);
+                BOOST_TEST(counters.sent == 1u);
+                const auto records = f.server.requests();
+                BOOST_TEST_REQUIRE(records.size() == static_cast<std::size_t>(++round)); // sent once
+                BOOST_TEST(records.back().status == 413u);
+                BOOST_TEST(records.back().body_size == 0u);
+                // The connection is not reused: the next request gets a fresh one and goes through.
+                auto small = f.image("AFTER1");
+                BOOST_TEST(f.run(c.recognize_file(small, opts)).results.at(0).plate == "AFTER1");
+                ++round;
+            }
+        }
+}
+
+BOOST_AUTO_TEST_CASE(an_early_401_is_the_outcome_and_is_not_resent)
+{
+    const std::string body = R"({"error_code": 401, "error": "Invalid credentials"})";
+    early_answer_server server("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json; charset=\"utf-8\"\r\n"
+                               "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    mock_fixture f;
+    const auto path = write_file(f.dir.path / "big.jpg", image_bytes("EARLY2"));
+    fs::resize_file(path, 48u << 20); // more than the socket buffers hold
+    auto co = f.options(false);
+    co.endpoint = "http://127.0.0.1:" + std::to_string(server.port()) + "/v3";
+    co.secret_key = "wrong-key";
+    carcheck::client c(f.ioc.get_executor(), co);
+    carcheck::diagnostics diag;
+    auto [ec, r] = f.run(c.recognize_file(path, carcheck::recognize_options{}, diag, asio::as_tuple(asio::deferred)));
+    BOOST_TEST(ec == carcheck::error::invalid_secret_key, ec.message());
+    BOOST_TEST(diag.http_status == 401u);
+    BOOST_TEST(diag.server_message == "Invalid credentials");
+    BOOST_TEST(diag.server_error_code.value_or(0) == 401);
+    BOOST_TEST(diag.client_message == "the server replied before the whole request was sent");
+    BOOST_TEST(diag.attempts == 1u);
+    BOOST_TEST(server.connections() == 1u);
+    BOOST_TEST(c.scheduling_counters().retried_transport == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(with_diagnostics_throws_api_error)

@@ -19,6 +19,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -167,6 +168,31 @@ mock::server_options with_keys(std::vector<mock::key_config> keys)
     return o;
 }
 
+/// The first number written in exponent form (9.698E1, 0E0) in JSON text, or "" if none.
+/// Outside strings an 'e' after a digit or a '.' can only be an exponent (true/false/null
+/// have theirs after letters).
+std::string exponent_number(const std::string& text)
+{
+    bool in_string = false, escaped = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if ((c == 'e' || c == 'E') && i > 0 && (std::isdigit(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '.')) {
+            const auto from = text.find_last_of(",:[{ ", i) + 1;
+            return text.substr(from, text.find_first_of(",]} ", i) - from);
+        }
+    }
+    return {};
+}
+
 // --- a small Swagger 2.0 schema checker --------------------------------------------------------
 
 class spec_checker {
@@ -277,7 +303,8 @@ BOOST_AUTO_TEST_CASE(validation_errors_name_the_parameter)
         {{"POST", query("recognize", "country=us"), mp, "--" + boundary + "\r\n"}, "image"},
         {{"POST", query("recognize_bytes", "country=us&is_cropped=1"), "application/json", "\"" + b64(img) + "\""}, "is_cropped"},
         {{"POST", query("recognize_bytes", "country=us"), "application/json", "\"not*base64\""}, "image_bytes"},
-        {{"POST", query("recognize_bytes", "country=us"), "application/json", b64(img)}, "image_bytes"},
+        {{"POST", query("recognize_bytes", "country=us"), "application/json", "{\"image_bytes\": \"" + b64(img) + "\"}"},
+         "Unable to base64 decode image_bytes body"},
         {{"POST", query("recognize_bytes", "country=us"), "application/json", "\"" + b64(img)}, "image_bytes"},
         {{"POST", query("recognize_bytes", "country=us"), "application/json", "\"\""}, "image is empty"},
         {{"POST", query("recognize_url", "country=us"), "", ""}, "image_url"},
@@ -289,8 +316,12 @@ BOOST_AUTO_TEST_CASE(validation_errors_name_the_parameter)
         auto r = s.send(c.request);
         BOOST_TEST(r.status == 400u, c.request.target << " -> " << r.status);
         BOOST_TEST(r.error_text().find(c.needle) != std::string::npos, "'" << r.error_text() << "' should name " << c.needle);
+        BOOST_TEST(r.body_json().at("error_code") == 400);
         BOOST_TEST(r.headers.count("X-RateLimit-Limit") == 1u);
     }
+    // Every base64 failure gets the live service's text.
+    BOOST_TEST(s.send({"POST", query("recognize_bytes", "country=us"), "application/json", "\"not*base64\""}).error_text() ==
+               "Unable to base64 decode image_bytes body");
     BOOST_TEST(s.server.credits_used("test-key") == 0);
 
     // Routing.
@@ -309,9 +340,12 @@ BOOST_AUTO_TEST_CASE(unknown_or_missing_key_is_401)
                                query("recognize", "country=us", "")}) {
         auto r = s.send({"POST", target, "multipart/form-data; boundary=" + boundary, multipart(img)});
         BOOST_TEST(r.status == 401u);
-        BOOST_TEST(r.error_text().find("secret_key") != std::string::npos);
-        BOOST_TEST(r.body.find("k2") == std::string::npos); // the key is never echoed
-        BOOST_TEST(r.headers.count("X-Ratelimit-Reset") == 1u);
+        // As the live service: its text, its error_code, its content type, no rate-limit headers.
+        BOOST_TEST(r.body == R"({"error_code":401,"error":"Invalid credentials"})");
+        BOOST_TEST(r.headers[http::field::content_type] == "application/json; charset=\"utf-8\"");
+        BOOST_TEST(r.headers.count("X-RateLimit-Limit") == 0u);
+        BOOST_TEST(r.headers.count("X-Ratelimit-Remaining") == 0u);
+        BOOST_TEST(r.headers.count("X-Ratelimit-Reset") == 0u);
         BOOST_TEST(r.headers.count(http::field::date) == 1u);
     }
     // Percent-encoded and '+'-encoded keys are decoded.
@@ -333,7 +367,10 @@ BOOST_AUTO_TEST_CASE(monthly_credits_402)
     BOOST_TEST(r1.body_json().at("credits_monthly_total") == 3);
     auto r2 = s.send(recognize(img, "country=us&recognize_vehicle=1", "poor"));
     BOOST_TEST(r2.status == 402u);
-    BOOST_TEST(!r2.error_text().empty());
+    BOOST_TEST(r2.body == R"({"error_code":402,"error":"Monthly Usage (3) exceeded for this month"})");
+    BOOST_TEST(r2.headers.count("X-RateLimit-Limit") == 0u);
+    BOOST_TEST(r2.headers.count("X-Ratelimit-Remaining") == 0u);
+    BOOST_TEST(r2.headers.count("X-Ratelimit-Reset") == 0u);
     auto r3 = s.send(recognize(img, "country=us", "poor"));
     BOOST_TEST_REQUIRE(r3.status == 200u);
     BOOST_TEST(r3.body_json().at("credits_monthly_used") == 3);
@@ -358,6 +395,7 @@ BOOST_AUTO_TEST_CASE(rate_window_403_with_headers)
     for (int i = 0; i < 2; ++i) {
         auto r = s.send(recognize(img, "country=us", "busy"));
         BOOST_TEST(r.status == 403u);
+        BOOST_TEST(r.body_json().at("error_code") == 403);
         BOOST_TEST(r.headers["x-ratelimit-limit"] == "2");
         BOOST_TEST(r.headers["x-ratelimit-remaining"] == "0");
         BOOST_TEST(r.headers["x-ratelimit-reset"] == std::to_string(window));
@@ -386,6 +424,8 @@ BOOST_AUTO_TEST_CASE(plate_markers_are_deterministic)
     BOOST_TEST(a.at("results") == b.at("results"));
     BOOST_TEST(a.at("error") == false);
     BOOST_TEST(a.at("uuid") != b.at("uuid"));
+    BOOST_TEST(a.at("version") == 3);
+    BOOST_TEST(a.at("data_type") == "alpr_results");
 
     // Several markers, several results, in order.
     auto two = s.send(recognize(jpeg("plate=ONE1 plate=TWO2;region=ny"))).body_json();
@@ -408,6 +448,12 @@ BOOST_AUTO_TEST_CASE(plate_markers_are_deterministic)
     BOOST_TEST(x.at("results").at(0).at("plate").as_string().size() == 7u);
     BOOST_TEST(x.at("img_width") == 0);
     BOOST_TEST(!x.as_object().contains("vehicles"));
+    // Without a ;region= marker the region is v3 style: country, dash, state.
+    const std::string derived(x.at("results").at(0).at("region").as_string());
+    BOOST_TEST(std::regex_match(derived, std::regex("us-[a-z]{2}")), derived);
+    auto eu = s.send(recognize(plain, "country=eu")).body_json();
+    const std::string eu_region(eu.at("results").at(0).at("region").as_string());
+    BOOST_TEST(std::regex_match(eu_region, std::regex("eu-[a-z]{2}")), eu_region);
 }
 
 BOOST_AUTO_TEST_CASE(topn_gives_exactly_topn_candidates)
@@ -434,10 +480,13 @@ BOOST_AUTO_TEST_CASE(vehicles_only_with_recognize_vehicle)
     auto without = s.send(recognize(img, "country=us&recognize_vehicle=0")).body_json();
     BOOST_TEST(!without.as_object().contains("vehicles"));
     BOOST_TEST(!without.at("results").at(0).as_object().contains("vehicle"));
+    BOOST_TEST(!without.at("processing_time").as_object().contains("vehicles"));
+    BOOST_TEST(without.at("processing_time").at("plates").is_double());
     BOOST_TEST(without.at("credit_cost") == 1);
 
     auto with = s.send(recognize(img, "country=us&recognize_vehicle=1&topn=3")).body_json();
     BOOST_TEST(with.at("credit_cost") == 2);
+    BOOST_TEST(with.at("processing_time").at("vehicles").is_double());
     BOOST_TEST_REQUIRE(with.at("vehicles").as_array().size() == 1u);
     const auto& v = with.at("results").at(0).at("vehicle");
     for (const char* list : {"color", "make", "make_model", "body_type", "year", "orientation"}) {
@@ -487,6 +536,8 @@ BOOST_AUTO_TEST_CASE(every_upload_form_hashes_the_same_image)
         {"POST", query("recognize_bytes", "country=us"), "application/json", "\"" + encoded + "\""},
         {"POST", query("recognize_bytes", "country=us"), "application/json; charset=utf-8", " \"" + escaped + "\"\n"},
         {"POST", query("recognize_bytes", "country=us"), "text/plain", wrapped},
+        {"POST", query("recognize_bytes", "country=us"), "application/json", encoded}, // what the live service takes
+        {"POST", query("recognize_bytes", "country=us"), "application/json", "\r\n" + wrapped},
         {"POST", query("recognize_bytes", "country=us"), "", encoded},
     };
     for (const auto& r : requests) {
@@ -628,25 +679,74 @@ BOOST_AUTO_TEST_CASE(replies_match_the_spec_schemas)
         has_us = has_us || c.at("code") == "us";
     BOOST_TEST(has_us);
 
+    // Numbers as the live service writes them: plain decimals, never 9.698E1 or 0E0.
+    auto plain_numbers = [](const reply& r) {
+        BOOST_TEST(exponent_number(r.body).empty(), "exponent form: " << exponent_number(r.body));
+    };
+    plain_numbers(cfg);
+
     const auto img = jpeg("plate=SCHEMA1 plate=SCHEMA2");
     const std::vector<std::pair<std::string, request_spec>> ok{
         {"/recognize", recognize(img, "country=us&recognize_vehicle=1&return_image=1&topn=5&is_cropped=1")},
         {"/recognize", recognize(img, "country=eu")},
+        {"/recognize", recognize(img, "country=us&topn=1000")},
         {"/recognize_bytes", {"POST", query("recognize_bytes", "country=au&recognize_vehicle=1"), "application/json", "\"" + b64(img) + "\""}},
+        {"/recognize_bytes", {"POST", query("recognize_bytes", "country=us"), "application/json", b64(img)}},
     };
     for (const auto& [path, request] : ok) {
         auto r = s.send(request);
         BOOST_TEST_REQUIRE(r.status == 200u);
         spec.check(path, "post", 200, r.body_json(), r.headers);
+        plain_numbers(r);
+        BOOST_TEST(r.headers[http::field::content_type] == "application/json; charset=\"utf-8\"");
+        BOOST_TEST(r.body_json().at("version") == 3);
     }
-    spec.check("/recognize", "post", 400, s.send(recognize(img, "country=us&topn=0")).body_json(), {});
-    spec.check("/recognize", "post", 401, s.send(recognize(img, "country=us", "nobody")).body_json(), {});
-    spec.check("/recognize", "post", 402, s.send(recognize(img, "country=us", "poor")).body_json(), {});
-    (void)s.send(recognize(img, "country=us", "busy"));
-    auto busy = s.send(recognize(img, "country=us", "busy"));
-    BOOST_TEST(busy.status == 403u);
-    spec.check("/recognize", "post", 403, busy.body_json(), {});
+    const std::vector<std::pair<unsigned, request_spec>> refused{
+        {400, recognize(img, "country=us&topn=0")},
+        {401, recognize(img, "country=us", "nobody")},
+        {402, recognize(img, "country=us", "poor")},
+        {403, recognize(img, "country=us", "busy")},
+    };
+    BOOST_TEST_REQUIRE(s.send(recognize(img, "country=us", "busy")).status == 200u); // spends the window of 1
+    for (const auto& [status, request] : refused) {
+        auto r = s.send(request);
+        BOOST_TEST_REQUIRE(r.status == status);
+        spec.check("/recognize", "post", status, r.body_json(), {});
+        plain_numbers(r);
+        BOOST_TEST(r.body_json().at("error_code") == status);
+    }
+    BOOST_TEST(s.server.get_stats().responses_by_status[403] == 1u);
     BOOST_TEST(spec.checked_ > 200u);
+
+    // The checker itself: it finds what Boost.JSON's serializer writes.
+    BOOST_TEST(exponent_number(R"({"a":"9E1","b":[true,false,null],"c":9.698E1})") == "9.698E1");
+    BOOST_TEST(exponent_number(json::serialize(json::value(0.0))) == "0E0");
+    BOOST_TEST(exponent_number(R"({"a":94.0910949707031,"b":"1e5","c":0.0})").empty());
+}
+
+BOOST_AUTO_TEST_CASE(body_above_the_limit_is_413_with_a_json_body)
+{
+    mock::server_options o = with_keys({});
+    o.max_body_bytes = 4096;
+    running_server s(o);
+    const auto big = jpeg("plate=BIG1", 20'000);
+    for (const auto& request : {recognize(big), request_spec{"POST", query("recognize_bytes", "country=us"),
+                                                             "application/json", b64(big)}}) {
+        auto r = s.send(request);
+        BOOST_TEST(r.status == 413u);
+        BOOST_TEST(r.body_json().at("error_code") == 413);
+        BOOST_TEST(r.error_text() == "request body larger than the limit of 4096 bytes");
+        BOOST_TEST(r.headers[http::field::connection] == "close");
+        BOOST_TEST(r.headers[http::field::content_type] == "application/json; charset=\"utf-8\"");
+        // Answered from the header: the body was never read, nothing was charged.
+        BOOST_TEST(s.server.requests().back().status == 413u);
+        BOOST_TEST(s.server.requests().back().body_size == 0u);
+    }
+    BOOST_TEST(s.server.credits_used("test-key") == 0);
+    // At the limit it is accepted.
+    const auto fits = jpeg("plate=FIT1", 4096 - multipart("").size() - jpeg("plate=FIT1").size());
+    BOOST_TEST(multipart(fits).size() == 4096u);
+    BOOST_TEST(s.send(recognize(fits)).status == 200u);
 }
 
 BOOST_AUTO_TEST_CASE(recognize_url_fetches_from_loopback)

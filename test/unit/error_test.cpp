@@ -42,6 +42,13 @@ BOOST_AUTO_TEST_CASE(api_error_carries_diagnostics_in_what)
     BOOST_TEST(what.find("HTTP 402") != std::string::npos);
     BOOST_TEST(what.find("Monthly usage limit exceeded") != std::string::npos);
     BOOST_TEST(e.get_diagnostics().rate_limit.remaining.value() == 0);
+    BOOST_TEST(what.find("error_code") == std::string::npos); // none was received
+    d.server_error_code = 402; // the same as the status: not said twice
+    BOOST_TEST(carcheck::api_error(carcheck::error::monthly_limit, d).what() ==
+               std::string(e.code().message()) + ": Monthly usage limit exceeded");
+    d.server_error_code = 4021; // something the status does not say
+    BOOST_TEST(carcheck::api_error(carcheck::error::monthly_limit, d).what() ==
+               std::string(e.code().message()) + " (error_code 4021): Monthly usage limit exceeded");
     // Catchable as the error type Asio throws for plain error codes.
     try {
         throw e;

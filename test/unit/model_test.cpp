@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace tt = boost::test_tools;
@@ -772,6 +773,38 @@ BOOST_AUTO_TEST_CASE(config_and_error_body_round_trip_through_value_from)
     BOOST_TEST(body2.error == body.error);
 }
 
+BOOST_AUTO_TEST_CASE(error_code_of_the_live_service_is_kept)
+{
+    // The error bodies the live service has been seen to send.
+    for (const auto& [text, code, message] : std::vector<std::tuple<std::string, std::int64_t, std::string>>{
+             {R"({"error_code": 401, "error": "Invalid credentials"})", 401, "Invalid credentials"},
+             {R"({"error_code": 402, "error": "Monthly Usage (50) exceeded for this month"})", 402,
+              "Monthly Usage (50) exceeded for this month"},
+             {R"({"error": "Unable to base64 decode image_bytes body", "error_code": 400})", 400,
+              "Unable to base64 decode image_bytes body"}}) {
+        carcheck::error_body body;
+        std::string d;
+        BOOST_REQUIRE(!carcheck::parse_error_body(text, body, d));
+        BOOST_TEST(body.error == message);
+        BOOST_TEST_REQUIRE(body.error_code.has_value());
+        BOOST_TEST(*body.error_code == code);
+        // Written back with the service's names, and read again to the same values.
+        const json::value written = json::value_from(body);
+        BOOST_TEST(written == json::parse(text));
+        carcheck::error_body again;
+        BOOST_REQUIRE(!carcheck::parse_error_body(json::serialize(written), again, d));
+        BOOST_TEST((again.error_code == body.error_code));
+    }
+    // Absent: stays empty and is not written; a wrong type names the member.
+    carcheck::error_body body;
+    std::string d;
+    BOOST_REQUIRE(!carcheck::parse_error_body(R"({"error":"x"})", body, d));
+    BOOST_TEST(!body.error_code.has_value());
+    BOOST_TEST(!json::value_from(body).as_object().contains("error_code"));
+    BOOST_TEST(carcheck::parse_error_body(R"({"error":"x","error_code":"401"})", body, d) == bad_response);
+    BOOST_TEST(d == "error_code: expected an integer, got string");
+}
+
 BOOST_AUTO_TEST_CASE(value_from_writes_the_spec_member_names)
 {
     const json::value spec = load_spec();
@@ -804,8 +837,8 @@ BOOST_AUTO_TEST_CASE(value_from_writes_the_spec_member_names)
     check_names(cv.at("vehicle_labels"), cfg.at("properties").at("vehicle_labels"), {}, "vehicle_labels");
 
     for (const char* status : {"api_400", "api_401", "api_402", "api_403"})
-        check_names(json::value_from(carcheck::error_body{"x"}), spec.at("responses").at(status).at("schema"), {},
-                    status);
+        check_names(json::value_from(carcheck::error_body{"x", 401}), spec.at("responses").at(status).at("schema"),
+                    {"error_code"}, status);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -17,7 +17,8 @@ namespace {
 // Lines are appended straight into the writer's buffer: a batch writes one line per image,
 // and building each from temporaries cost more than the rest of the tool's per-image work.
 
-/// `v` as "%.10g" would print it; `when_not_finite` (JSON null, empty CSV field) otherwise.
+/// `v` in its shortest form that reads back to the same double (the reply's 94.0910949707031
+/// stays 94.0910949707031); `when_not_finite` (JSON null, empty CSV field) otherwise.
 void append_number(std::string& out, double v, std::string_view when_not_finite)
 {
     if (!std::isfinite(v)) {
@@ -25,7 +26,7 @@ void append_number(std::string& out, double v, std::string_view when_not_finite)
         return;
     }
     char buf[64];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 10);
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
     out.append(buf, r.ptr);
 }
 

@@ -36,11 +36,11 @@ int hex_value(char c) noexcept
 
 } // namespace
 
-void base64_decoder::reset(bool json_string, image_sink* sink)
+void base64_decoder::reset(bool json_allowed, image_sink* sink)
 {
     sink_ = sink;
-    json_ = json_string;
-    state_ = json_ ? state::before_string : state::in_string;
+    json_ = false; // set once the body turns out to be a JSON string
+    state_ = json_allowed ? state::before_string : state::in_string;
     quad_ = have_ = pad_ = unicode_digits_ = unicode_value_ = 0;
     out_size_ = 0;
     error_.clear();
@@ -99,10 +99,15 @@ void base64_decoder::write(const char* data, std::size_t size)
         const char c = data[i];
         switch (state_) {
         case state::before_string:
-            if (c == '"')
+            if (c == '"') {
+                json_ = true;
                 state_ = state::in_string;
-            else if (!blank(c))
-                fail("image_bytes must be a JSON string of base64 text");
+            } else if (sextet(c) >= 0 || c == '=') {
+                state_ = state::in_string; // the bare text, as the live service takes it
+                symbol(c);
+            } else if (!blank(c)) {
+                fail("image_bytes must be base64 text or a JSON string of it");
+            }
             break;
         case state::in_string:
             if (json_ && c == '"')

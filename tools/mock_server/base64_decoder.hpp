@@ -1,10 +1,11 @@
 #ifndef CARCHECK_MOCK_BASE64_DECODER_HPP
 #define CARCHECK_MOCK_BASE64_DECODER_HPP
 
-// Incremental base64 decoder for /recognize_bytes. The body is either a JSON string holding
-// the base64 text (Content-Type application/json: quotes, JSON escapes such as "\/" and
-// "\n" unwrapped) or the raw base64 text. Whitespace between base64 characters is ignored;
-// padding is optional. Decoded bytes stream into an image_sink.
+// Incremental base64 decoder for /recognize_bytes. The body is the bare base64 text or, when
+// JSON is allowed (Content-Type application/json), either that or a JSON string holding it
+// (quotes, JSON escapes such as "\/" and "\n" unwrapped): the first character that is not
+// blank tells which, since '"' is no base64 character. Whitespace between base64 characters
+// is ignored; padding is optional. Decoded bytes stream into an image_sink.
 
 #include "image_sink.hpp"
 
@@ -15,7 +16,8 @@ namespace carcheck::mock {
 
 class base64_decoder {
 public:
-    void reset(bool json_string, image_sink* sink);
+    /// json_allowed: a JSON string is accepted beside the bare text.
+    void reset(bool json_allowed, image_sink* sink);
     void write(const char* data, std::size_t size);
     void finish();
     /// Empty while valid; else names the problem (mentions "image_bytes").

@@ -42,6 +42,7 @@ constexpr const char* usage = R"(usage: carcheck-mock [options]
   --fault-rate P           inject a random fault into this fraction of requests (0..1)
   --seed N                 seed of the random faults
   --slow-delay-ms N        delay of the slow_* faults (default 2000)
+  --max-body-bytes N       larger request bodies get 413 (default 2147483648, 2 GiB)
   --threads N              server threads (default 1)
   --quiet                  no per-request log
   --help
@@ -132,6 +133,7 @@ void apply_config_file(const std::string& path, settings& st)
         else if (name == "seed") o.seed = static_cast<std::uint64_t>(integer());
         else if (name == "slow_delay_ms") o.slow_delay = std::chrono::milliseconds(integer());
         else if (name == "huge_reply_bytes") o.huge_reply_bytes = static_cast<std::size_t>(integer());
+        else if (name == "max_body_bytes") o.max_body_bytes = static_cast<std::uint64_t>(integer());
         else if (name == "threads") o.threads = static_cast<unsigned>(integer());
         else if (name == "quiet") st.quiet = value.as_bool();
         else if (name == "keys") {
@@ -180,6 +182,7 @@ settings parse_arguments(int argc, char** argv)
         else if (arg == "--idle-close-ms") o.idle_close = std::chrono::milliseconds(number(arg, value()));
         else if (arg == "--slow-delay-ms") o.slow_delay = std::chrono::milliseconds(number(arg, value()));
         else if (arg == "--seed") o.seed = number(arg, value());
+        else if (arg == "--max-body-bytes") o.max_body_bytes = number(arg, value());
         else if (arg == "--threads") o.threads = static_cast<unsigned>(std::max<std::uint64_t>(1, number(arg, value())));
         else if (arg == "--quiet") st.quiet = true;
         else if (arg == "--fault-rate") {

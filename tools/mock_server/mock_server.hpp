@@ -69,6 +69,10 @@ struct server_options {
     std::uint64_t seed = 1;
     std::chrono::milliseconds slow_delay{2000}; ///< used by slow_* faults
     std::size_t huge_reply_bytes = 128u << 20;
+    /// Request bodies larger than this are answered with 413 and a JSON error body, then
+    /// the connection is closed: at once, without reading the body, when Content-Length
+    /// says so; when the limit is crossed for a chunked body.
+    std::uint64_t max_body_bytes = 2ull << 30;
     unsigned threads = 1;
 };
 

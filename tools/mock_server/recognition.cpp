@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <unordered_set>
 
@@ -67,6 +69,15 @@ std::uint64_t seed_of(std::string_view text)
 
 double round2(double v) { return std::max(0.01, std::round(v * 100.0) / 100.0); }
 
+/// A confidence as the live service writes it: a float widened to double, 15 significant
+/// digits (94.0910949707031); at least 0.01.
+double float_precision(double v)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", static_cast<double>(static_cast<float>(std::max(0.01, v))));
+    return std::strtod(buf, nullptr);
+}
+
 bool plate_char(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 bool region_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
@@ -79,8 +90,9 @@ std::uint32_t be32(std::string_view s, std::size_t i) { return (be16(s, i) << 16
 
 const std::vector<std::string>& regions_for(const std::string& country)
 {
-    static const std::vector<std::string> us{"ca", "tx", "ny", "fl", "wa", "il"};
-    static const std::vector<std::string> eu{"de", "fr", "nl", "it", "es", "pl"};
+    // v3 style: the country, a dash, the state or country within it.
+    static const std::vector<std::string> us{"us-ca", "us-tx", "us-ny", "us-fl", "us-wa", "us-il"};
+    static const std::vector<std::string> eu{"eu-de", "eu-fr", "eu-nl", "eu-it", "eu-es", "eu-pl"};
     static const std::vector<std::string> none{};
     return country == "us" ? us : country == "eu" ? eu : none;
 }
@@ -89,10 +101,10 @@ json::array ranked(const std::vector<std::string>& labels, std::size_t first, st
 {
     // The chosen label first, then the others in list order, with falling confidences.
     json::array out;
-    double confidence = 60.0 + r.between(0, 3900) / 100.0;
+    double confidence = 60.0 + r.between(0, 3900) / 100.0 + r.between(0, 9999) / 1e6;
     for (std::size_t i = 0; i < labels.size() && out.size() < topn; ++i) {
         const auto& name = labels[(first + i) % labels.size()];
-        out.push_back(json::object{{"name", name}, {"confidence", round2(confidence)}});
+        out.push_back(json::object{{"name", name}, {"confidence", float_precision(confidence)}});
         confidence *= 0.5;
     }
     return out;
@@ -268,7 +280,7 @@ json::object recognize(const recognize_params& params, const image_facts& image)
             const auto& regions = regions_for(params.country);
             m.region = regions.empty() ? params.country : regions[r.next() % regions.size()];
         }
-        const double confidence = round2(80.0 + r.between(0, 1900) / 100.0);
+        const double confidence = float_precision(80.0 + r.between(0, 1900) / 100.0 + r.between(0, 9999) / 1e6);
         const double time_ms = round2(10.0 + r.between(0, 4000) / 100.0);
         plates_ms += time_ms;
 
@@ -287,7 +299,7 @@ json::object recognize(const recognize_params& params, const image_facts& image)
         const auto plates = candidate_plates(m.plate, topn);
         for (std::size_t k = 0; k < plates.size(); ++k)
             candidates.push_back(json::object{{"plate", plates[k]},
-                                              {"confidence", round2(confidence * std::pow(0.9, static_cast<double>(k)))},
+                                              {"confidence", float_precision(confidence * std::pow(0.9, static_cast<double>(k)))},
                                               {"matches_template", k == 0 ? 1 : 0}});
 
         json::object result{
@@ -296,7 +308,7 @@ json::object recognize(const recognize_params& params, const image_facts& image)
             {"matches_template", 1},
             {"plate_index", static_cast<std::int64_t>(i)},
             {"region", m.region},
-            {"region_confidence", round2(50.0 + r.between(0, 4900) / 100.0)},
+            {"region_confidence", float_precision(50.0 + r.between(0, 4900) / 100.0 + r.between(0, 9999) / 1e6)},
             {"processing_time_ms", time_ms},
             {"requested_topn", params.topn},
             {"coordinates", std::move(coordinates)},
@@ -314,14 +326,16 @@ json::object recognize(const recognize_params& params, const image_facts& image)
         results.push_back(std::move(result));
     }
 
+    // As the live service: "vehicles" timing only when vehicles were asked for.
+    json::object times{{"total", round2(plates_ms + vehicles_ms + 1.5)}, {"plates", round2(plates_ms)}};
+    if (params.recognize_vehicle)
+        times["vehicles"] = round2(vehicles_ms);
     json::object out{
-        {"version", 2},
+        {"version", 3},
         {"data_type", "alpr_results"},
         {"img_width", width},
         {"img_height", height},
-        {"processing_time", json::object{{"total", round2(plates_ms + vehicles_ms + 1.5)},
-                                         {"plates", round2(plates_ms)},
-                                         {"vehicles", params.recognize_vehicle ? round2(vehicles_ms) : 0.0}}},
+        {"processing_time", std::move(times)},
         {"regions_of_interest", json::array{json::object{{"x", 0}, {"y", 0}, {"width", width}, {"height", height}}}},
         {"results", std::move(results)},
     };

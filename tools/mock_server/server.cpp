@@ -39,7 +39,7 @@ using beast::error_code;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::uint64_t body_limit = 2ull << 30;
+constexpr std::uint64_t fetch_body_limit = 2ull << 30; // images fetched for /recognize_url
 constexpr std::size_t records_kept = 10'000;
 constexpr auto write_timeout = std::chrono::seconds(60);
 
@@ -83,7 +83,7 @@ reply fault_reply(fault f)
     switch (f) {
     case fault::status_500:
         r.status = 500;
-        r.body = R"({"error":"Internal server error"})";
+        r.body = R"({"error_code":500,"error":"Internal server error"})";
         break;
     case fault::status_502:
         r.status = 502;
@@ -92,7 +92,7 @@ reply fault_reply(fault f)
         break;
     case fault::status_503:
         r.status = 503;
-        r.body = R"({"error":"Service temporarily unavailable"})";
+        r.body = R"({"error_code":503,"error":"Service temporarily unavailable"})";
         r.headers.emplace_back("Retry-After", "1");
         break;
     case fault::status_500_empty:
@@ -307,7 +307,9 @@ asio::awaitable<void> server::impl::serve(Stream& stream)
     for (;;) {
         http::request_parser<upload_body> parser;
         parser.header_limit(64 * 1024);
-        parser.body_limit(body_limit);
+        // No limit while reading the header, so that a Content-Length above max_body_bytes
+        // gets its 413 below instead of a parse error; the chunked body is limited later.
+        parser.body_limit(boost::none);
         auto& lowest = beast::get_lowest_layer(stream);
         if (opts.idle_close.count() > 0)
             lowest.expires_after(opts.idle_close);
@@ -349,11 +351,16 @@ asio::awaitable<void> server::impl::serve(Stream& stream)
         else
             header.body().configure(req.mode, req.boundary, req.keep_full);
 
-        bool read_body = true;
-        if (beast::iequals(header[http::field::expect], "100-continue")) {
+        reply r;
+        bool read_body = true, too_large = false;
+        if (parser.content_length() && *parser.content_length() > opts.max_body_bytes) {
+            // Answered at once, without reading the body, and the connection closed: as a
+            // real front end does, so a client sees its upload cut short by the reply.
+            too_large = true;
+            read_body = false;
+        } else if (beast::iequals(header[http::field::expect], "100-continue")) {
             if (req.early) {
                 read_body = false; // answer now; the unread body means the connection must close
-                keep_alive = false;
             } else {
                 http::response<http::empty_body> cont{http::status::continue_, 11};
                 lowest.expires_after(write_timeout);
@@ -363,19 +370,18 @@ asio::awaitable<void> server::impl::serve(Stream& stream)
             }
         }
 
-        reply r;
         if (read_body) {
             lowest.expires_never(); // a 1 GB upload may take a while
+            parser.body_limit(opts.max_body_bytes);
             auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-            if (ec == http::error::body_limit) {
-                r.status = 413;
-                r.body = R"({"error":"image: request body larger than 2 GiB"})";
-                api.add_rate_headers(req, r);
-                keep_alive = false;
-            } else if (ec) {
+            if (ec == http::error::body_limit)
+                too_large = true; // a chunked body crossed the limit: the rest stays unread
+            else if (ec)
                 co_return;
-            }
         }
+        const bool body_unread = too_large || !read_body;
+        if (body_unread)
+            keep_alive = false;
         auto& up = header.body();
         if (!up.finished())
             up.finish();
@@ -389,8 +395,9 @@ asio::awaitable<void> server::impl::serve(Stream& stream)
         }
 
         fetch_result fetched;
-        if (r.status == 413) {
-            // already answered
+        if (too_large) {
+            r = api.error_reply(req, 413, "request body larger than the limit of " +
+                                              std::to_string(opts.max_body_bytes) + " bytes");
         } else if (replaces_answer(f)) {
             r = fault_reply(f);
             api.add_rate_headers(req, r);
@@ -425,6 +432,16 @@ asio::awaitable<void> server::impl::serve(Stream& stream)
         const bool closed = co_await write_reply(stream, res, f);
         if (closed)
             co_return;
+        if (body_unread) {
+            // The client may still be sending: end our side (FIN after the reply) and close.
+            // The unread bytes make the kernel answer them with a reset, so the client's
+            // write fails while the reply waits in its receive buffer. No close_notify: it
+            // would only be read after the body the client is still busy sending.
+            error_code ignored;
+            socket_of(stream).shutdown(tcp::socket::shutdown_send, ignored);
+            socket_of(stream).close(ignored);
+            co_return;
+        }
         if (last)
             co_return co_await close_gracefully(stream);
     }
@@ -520,8 +537,8 @@ asio::awaitable<bool> server::impl::write_reply(Stream& stream, http::response<h
         // Valid JSON of exactly huge_reply_bytes (or the minimum): one results array filled
         // with fixed-size entries, padded with blanks before the closing brackets.
         constexpr std::size_t entry_size = 128, block_entries = 512;
-        const std::string prefix = R"({"version":2,"data_type":"alpr_results","epoch_time":0,"img_width":0,)"
-                                   R"("img_height":0,"processing_time":{"total":1,"plates":1,"vehicles":0},)"
+        const std::string prefix = R"({"version":3,"data_type":"alpr_results","epoch_time":0,"img_width":0,)"
+                                   R"("img_height":0,"processing_time":{"total":1.0,"plates":1.0},)"
                                    R"("regions_of_interest":[],"credit_cost":1,"credits_monthly_total":0,)"
                                    R"("credits_monthly_used":0,"error":false,"results":[)"
                                    R"({"plate":"HUGE000","confidence":90.5,"matches_template":1,"candidates":[]})";
@@ -534,7 +551,7 @@ asio::awaitable<bool> server::impl::write_reply(Stream& stream, http::response<h
         const std::size_t minimum = prefix.size() + suffix.size();
         const std::size_t fill = opts.huge_reply_bytes > minimum ? opts.huge_reply_bytes - minimum : 0;
         res.content_length(minimum + fill);
-        res.set(http::field::content_type, "application/json");
+        res.set(http::field::content_type, json_content_type);
         if (!co_await raw(serialize_head(res)) || !co_await raw(prefix))
             co_return drop();
         std::size_t entries = fill / entry_size;
@@ -611,7 +628,7 @@ asio::awaitable<server::impl::fetch_result> server::impl::fetch(const std::strin
     if (wec)
         co_return fail(wec.message());
     out.parser = std::make_unique<http::response_parser<upload_body>>();
-    out.parser->body_limit(body_limit);
+    out.parser->body_limit(fetch_body_limit);
     out.parser->get().body().configure(upload_mode::raw, {}, keep_full);
     beast::flat_buffer buffer;
     stream.expires_after(std::chrono::seconds(120));

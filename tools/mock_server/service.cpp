@@ -1,7 +1,8 @@
 #include "service.hpp"
 
+#include "plain_json.hpp"
+
 #include <boost/beast/core/detail/base64.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/url/ipv4_address.hpp>
 #include <boost/url/parse.hpp>
 
@@ -37,9 +38,19 @@ std::string mime_type(std::string_view content_type)
     return lower(t);
 }
 
-std::string error_body(std::string_view message)
+/// The live service's error body: {"error_code": 401, "error": "Invalid credentials"}.
+std::string error_body(unsigned status, std::string_view message)
 {
-    return json::serialize(json::object{{"error", message}});
+    return to_plain_json(json::object{{"error_code", status}, {"error", message}});
+}
+
+/// The live service's texts.
+constexpr const char* invalid_credentials = "Invalid credentials";
+constexpr const char* base64_undecodable = "Unable to base64 decode image_bytes body";
+
+std::string monthly_usage_exceeded(std::int64_t credits)
+{
+    return "Monthly Usage (" + std::to_string(credits) + ") exceeded for this month";
 }
 
 bool is_loopback_host(const urls::url_view& u)
@@ -119,8 +130,9 @@ reply service::error_reply(const prepared_request& req, unsigned status, std::st
 {
     reply r;
     r.status = status;
-    r.body = error_body(message);
-    add_rate_headers(req, r);
+    r.body = error_body(status, message);
+    if (status != 401 && status != 402)
+        add_rate_headers(req, r);
     return r;
 }
 
@@ -175,10 +187,9 @@ prepared_request service::prepare(std::string_view method, std::string_view targ
     {
         std::lock_guard lock(mutex_);
         if (req.key.empty() || !keys_.count(req.key)) {
-            reply r;
+            reply r; // no rate-limit headers, as the live service
             r.status = 401;
-            r.body = error_body(req.key.empty() ? "secret_key is required" : "invalid secret_key");
-            rate_headers_locked(nullptr, now_epoch(), r);
+            r.body = error_body(401, invalid_credentials);
             req.early = std::move(r);
             return req;
         }
@@ -231,7 +242,8 @@ prepared_request service::prepare(std::string_view method, std::string_view targ
         req.mode = upload_mode::multipart;
         break;
     case route::recognize_bytes:
-        // The spec says application/json (a JSON string); anything else is taken as raw base64.
+        // application/json (the spec's type): the bare base64 text, as the live service takes
+        // it, or a JSON string of it; any other type: the bare text only.
         req.mode = mime_type(content_type) == "application/json" ? upload_mode::base64_json : upload_mode::base64_raw;
         break;
     case route::recognize_url: {
@@ -255,14 +267,16 @@ reply service::answer(const prepared_request& req, const upload* image, const st
         return *req.early;
     if (req.which == route::config) {
         reply r;
-        r.body = json::serialize(config_json());
+        r.body = to_plain_json(config_json());
         add_rate_headers(req, r);
         return r;
     }
     if (!fetch_error.empty())
         return error_reply(req, 400, fetch_error);
-    if (!image->error().empty())
-        return error_reply(req, 400, image->error());
+    if (!image->error().empty()) {
+        const bool base64 = image->mode() == upload_mode::base64_json || image->mode() == upload_mode::base64_raw;
+        return error_reply(req, 400, base64 ? std::string(base64_undecodable) : image->error());
+    }
     const auto& img = image->image();
     if (img.size() == 0)
         return error_reply(req, 400, "image is empty");
@@ -278,8 +292,7 @@ reply service::answer(const prepared_request& req, const upload* image, const st
         auto it = keys_.find(req.key);
         if (it == keys_.end()) { // removed meanwhile
             r.status = 401;
-            r.body = error_body("invalid secret_key");
-            rate_headers_locked(nullptr, now, r);
+            r.body = error_body(401, invalid_credentials);
             return r;
         }
         auto& k = it->second;
@@ -291,17 +304,15 @@ reply service::answer(const prepared_request& req, const upload* image, const st
         if (k.config.rate_limit > 0 && k.window_count >= k.config.rate_limit) {
             // Refused before any work: no credit is consumed.
             r.status = 403;
-            r.body = error_body("Temporary rate-limit exceeded: " + std::to_string(k.config.rate_limit) +
-                                " requests per " + std::to_string(window) + " seconds");
+            r.body = error_body(403, "Temporary rate-limit exceeded: " + std::to_string(k.config.rate_limit) +
+                                         " requests per " + std::to_string(window) + " seconds");
             rate_headers_locked(&k, now, r);
             return r;
         }
         ++k.window_count;
         if (k.config.credits_used + cost > k.config.monthly_credits) {
-            r.status = 402;
-            r.body = error_body("Monthly usage limit exceeded: " + std::to_string(k.config.monthly_credits) +
-                                " credits this month");
-            rate_headers_locked(&k, now, r);
+            r.status = 402; // no rate-limit headers, as the live service
+            r.body = error_body(402, monthly_usage_exceeded(k.config.monthly_credits));
             return r;
         }
         k.config.credits_used += cost;
@@ -322,7 +333,7 @@ reply service::answer(const prepared_request& req, const upload* image, const st
         body["image_bytes"] = base64(img.full());
         body["image_bytes_prefix"] = "data:" + sniff_content_type(img.prefix()) + ";base64,";
     }
-    r.body = json::serialize(body);
+    r.body = to_plain_json(body);
     return r;
 }
 

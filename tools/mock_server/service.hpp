@@ -19,9 +19,12 @@
 
 namespace carcheck::mock {
 
+/// What the live service sends with its JSON (the charset quoted).
+inline constexpr const char* json_content_type = "application/json; charset=\"utf-8\"";
+
 struct reply {
     unsigned status = 200;
-    std::string content_type = "application/json";
+    std::string content_type = json_content_type;
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; ///< X-RateLimit-*, Allow
 };
@@ -62,7 +65,8 @@ public:
     std::int64_t credits_used(const std::string& key) const;
     void set_key(const key_config& k);
 
-    /// {"error": message} with the right rate headers.
+    /// {"error_code": status, "error": message} with the rate headers (none on 401 and 402,
+    /// as the live service sends them).
     reply error_reply(const prepared_request& req, unsigned status, std::string message) const;
 
 private:

@@ -2,9 +2,9 @@
 #define CARCHECK_BODY_BASE64_BODY_HPP
 
 // The /recognize_bytes request body: the base64 of a file or a caller-owned buffer, sent as
-// a JSON string ("...", Content-Type application/json) or, with set_raw(true), as the bare
-// base64 text (Content-Type text/plain; servers such as carcheck-mock take any type other
-// than application/json as raw base64).
+// the bare base64 text (base64_encoding::raw, the default: what the live service is known to
+// accept) or as a JSON string ("...", base64_encoding::json_string); Content-Type
+// application/json either way, as the spec declares (see base64_encoding.hpp for the evidence).
 //
 //   http::request<carcheck::base64_body> req{http::verb::post, "/v3/recognize_bytes", 11};
 //   if (auto ec = req.body().open("car.jpg", message)) ...;   // or assign(span)
@@ -21,6 +21,7 @@
 // Errors from the write: carcheck::error::file_changed / file_read_failed, as for
 // multipart_file_body (error_detail() says what happened, path() names the file).
 
+#include <carcheck/base64_encoding.hpp>
 #include <carcheck/detail/base64.hpp>
 #include <carcheck/detail/file_source.hpp>
 #include <carcheck/error.hpp>
@@ -63,22 +64,23 @@ public:
     /// valid and unchanged until the request is destroyed.
     void assign(std::span<const std::byte> data) noexcept { source_.assign(data); }
 
-    /// true: send the bare base64 text (text/plain) instead of a JSON string.
-    void set_raw(bool raw) noexcept { raw_ = raw; }
-    bool raw() const noexcept { return raw_; }
+    /// The bare base64 text (the default) or a JSON string of it.
+    void set_encoding(base64_encoding e) noexcept { encoding_ = e; }
+    base64_encoding encoding() const noexcept { return encoding_; }
 
     /// Encoded bytes per block (rounded down to a multiple of 4, at least 4); the file is
     /// read in blocks of 3/4 of it.
     void set_block_size(std::size_t n) noexcept { block_size_ = n < 4 ? 4 : n - n % 4; }
     std::size_t block_size() const noexcept { return block_size_; }
 
-    std::string content_type() const { return raw_ ? "text/plain" : "application/json"; }
+    /// application/json for both encodings: the spec's type for /recognize_bytes.
+    std::string content_type() const { return "application/json"; }
 
-    /// Exact size: the encoded length, plus the two quotes of the JSON string.
+    /// Exact size: the encoded length, plus the two quotes of a JSON string.
     std::uint64_t size() const noexcept
     {
         const std::uint64_t n = source_.size();
-        return (n / 3 + (n % 3 != 0 ? 1 : 0)) * 4 + (raw_ ? 0 : 2);
+        return (n / 3 + (n % 3 != 0 ? 1 : 0)) * 4 + (quoted() ? 2 : 0);
     }
 
     const std::filesystem::path& path() const noexcept { return source_.path(); }
@@ -90,8 +92,10 @@ public:
 private:
     friend class base64_body::writer;
 
+    bool quoted() const noexcept { return encoding_ == base64_encoding::json_string; }
+
     detail::file_source source_;
-    bool raw_ = false;
+    base64_encoding encoding_ = base64_encoding::raw;
     std::size_t block_size_ = default_block_size;
     std::string error_detail_;
 };
@@ -141,7 +145,7 @@ public:
         if (done_)
             return boost::none;
         const auto& src = body_.source_;
-        const bool json = !body_.raw_;
+        const bool json = body_.quoted();
         char* p = out_.get();
         if (!started_) {
             if (json)

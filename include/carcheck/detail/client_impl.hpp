@@ -217,6 +217,8 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
             out.ec = st.cancelled ? error_code(net::error::operation_aborted) : r.ec;
             diag.client_message = redact(std::move(failure));
         } else {
+            if (!r.request_fully_written)
+                diag.client_message = "the server replied before the whole request was sent";
             out.response = std::move(r.response);
         }
         co_return out;

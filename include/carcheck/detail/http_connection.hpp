@@ -110,6 +110,9 @@ private:
     template <class Body>
     bool flatten(http::request_serializer<Body>& sr, error_code& ec);
 
+    /// Reads the response into `r`; fills r.ec / r.failure when that fails.
+    boost::asio::awaitable<void> read_response(exchange_result& r, std::size_t body_limit, const char* phase);
+
     std::variant<beast::tcp_stream, tls_stream> stream_;
     beast::flat_buffer buffer_;
     beast::flat_buffer out_; // small requests, serialised in one piece; its capacity is kept
@@ -213,16 +216,37 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
         wec = e;
     }
     if (wec) {
-        // A body that failed (file changed or unreadable) keeps its own error code.
-        if (wec.category() == error_category())
-            r.ec = wec;
-        else
-            fail_exchange(r, wec, "sending the request");
         r.reusable = false;
+        // A body that failed (file changed or unreadable) keeps its own error code.
+        if (wec.category() == error_category()) {
+            r.ec = wec;
+            co_return r;
+        }
+        if (is_closed_by_peer(wec)) {
+            // A server may answer before it has read the whole request (an early 413, a 401
+            // for a wrong key) and close; its reply is then waiting in the receive buffer.
+            // That reply is the outcome, as curl reports it, not the broken pipe or reset of
+            // the write. Nothing there (or only the reset): the write's error stands.
+            exchange_result early;
+            co_await read_response(early, body_limit, "reading a reply that came before the upload ended");
+            if (!early.ec || early.response_started) {
+                early.reusable = false; // the request was cut short: the connection is done
+                co_return early;
+            }
+        }
+        fail_exchange(r, wec, "sending the request");
         co_return r;
     }
     r.request_fully_written = true;
+    co_await read_response(r, body_limit, "reading the response");
+    co_return r;
+}
 
+inline boost::asio::awaitable<void> http_connection::read_response(exchange_result& r, std::size_t body_limit,
+                                                                   const char* phase)
+{
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
     http::response_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(body_limit);
@@ -232,14 +256,13 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
     (void)got;
     r.response_started = parser.got_some();
     if (rec) {
-        fail_exchange(r, rec, "reading the response");
-        co_return r;
+        fail_exchange(r, rec, phase);
+        co_return;
     }
     tcp().expires_never();
     r.response = parser.release();
     r.reusable = r.response.keep_alive() && buffer_.size() == 0;
     last_used = steady_clock::now();
-    co_return r;
 }
 
 } // namespace carcheck::detail

@@ -151,6 +151,7 @@ CARCHECK_DECL error_code client_impl::check_status(const http::response<http::st
     std::string detail;
     if (!parse_error_body(res.body(), body, detail) && !body.error.empty()) {
         diag.server_message = redact(body.error);
+        diag.server_error_code = body.error_code;
     } else {
         // Not the API's JSON error (a proxy's HTML page, an empty 5xx, ...): keep a short,
         // printable excerpt so the caller sees what came back.
@@ -332,6 +333,7 @@ CARCHECK_DECL void client::start_recognize_bytes(std::span<const std::byte> imag
             detail::http::request<base64_body> req{detail::http::verb::post,
                                                    impl->target("/recognize_bytes", &opts, false), 11};
             req.body().assign(image);
+            req.body().set_encoding(opts.base64);
             impl->set_common_fields(req);
             req.set(detail::http::field::content_type, req.body().content_type());
             req.prepare_payload();
@@ -353,6 +355,7 @@ CARCHECK_DECL void client::start_recognize_base64_file(std::filesystem::path fil
                                                    impl->target("/recognize_bytes", &opts, false), 11};
             if (auto ec = req.body().open(file, d->client_message))
                 co_return detail::invalid(ec);
+            req.body().set_encoding(opts.base64);
             impl->set_common_fields(req);
             req.set(detail::http::field::content_type, req.body().content_type());
             req.prepare_payload();

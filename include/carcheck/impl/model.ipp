@@ -394,7 +394,7 @@ inline bool read(reader& r, const json::value& v, config& out)
 inline bool read(reader& r, const json::value& v, error_body& out)
 {
     const json::object* o = object_of(r, v);
-    return o && required_member(r, *o, "error", out.error);
+    return o && required_member(r, *o, "error", out.error) && member(r, *o, "error_code", out.error_code);
 }
 
 // Entry -----------------------------------------------------------------------------------
@@ -674,7 +674,9 @@ CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& j
 CARCHECK_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const error_body& v)
 {
     using namespace detail::model;
-    auto& o = make_object(jv, 1);
+    auto& o = make_object(jv, 2);
+    if (v.error_code)
+        put(o, "error_code", *v.error_code);
     put(o, "error", v.error);
 }
 
