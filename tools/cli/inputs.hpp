@@ -46,6 +46,10 @@ public:
     /// Throws std::runtime_error when standard input cannot be read.
     status next(input& out, bool wait = true);
     int stdin_fd() const noexcept { return stdin_fd_; }
+    /// Inputs listed but not returned yet (a scanned folder's rest), and whether more may
+    /// come that are not listed yet (standard input, arguments not looked at).
+    std::size_t listed() const noexcept { return folder_.size(); }
+    bool more_unlisted() const noexcept { return reading_stdin_ || next_arg_ < args_.size(); }
     /// Makes `in` the next input again (once, after next() returned it).
     void put_back(input in) { folder_.push_back(std::move(in)); }
 

@@ -254,7 +254,10 @@ public:
 private:
     progress_snapshot snapshot(std::chrono::nanoseconds throttled) const
     {
-        return {.done = done_, .total = total_, .total_known = source_done_, .failed = failed_,
+        // The total so far: inputs found, and the rest of a listed folder (names that
+        // --resume or duplicates pass over are taken off when they are reached).
+        return {.done = done_, .total = total_ + (source_done_ ? 0 : source_.listed()),
+                .total_known = source_done_ || !source_.more_unlisted(), .failed = failed_,
                 .throttled = throttled, .elapsed = clock_type::now() - started_};
     }
 
