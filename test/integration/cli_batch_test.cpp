@@ -208,8 +208,9 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_are_valid_json_and_resume)
     const auto lines = jsonl_by_input(file_text(out)); // every line valid JSON
     BOOST_TEST_REQUIRE(lines.count(odd) == 1u, file_text(out));
     BOOST_TEST(lines.at(odd).at("plate").as_string() == "LATIN1");
-    BOOST_TEST(lines.at(odd).at("input").as_string() == "caf\xEF\xBF\xBD-\xEF\xBF\xBD.jpg" ||
-               std::string(lines.at(odd).at("input").as_string()).find("\xEF\xBF\xBD") != std::string::npos);
+    // "input" stays readable: each invalid byte is U+FFFD there.
+    BOOST_TEST(std::string(lines.at(odd).at("input").as_string()) ==
+               (folder / "caf\xEF\xBF\xBD-\xEF\xBF\xBD.jpg").string());
     BOOST_TEST(lines.at((folder / "plain.jpg").string()).if_contains("input_hex") == nullptr);
 
     const auto again = f.run({"recognize", "--endpoint", f.http(), "--output", out.string(), "--resume", folder.string()});
