@@ -333,9 +333,10 @@ BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
         carcheck_test::child_process p(f->options(args));
         const bool some = p.wait_until([&] { return text_lines(file_text(out)).size() >= 200; }, 60s);
         BOOST_TEST_REQUIRE(some, "no output appeared: " << p.err());
-        spent_first = f->server->credits_used(batch_key);
+        // The service dies: its connections close, its port refuses (as when the process is killed).
         f->server->stop();
-        spent_first = std::max(spent_first, f->server->credits_used(batch_key));
+        spent_first = f->server->credits_used(batch_key);
+        f->server.reset();
         const auto t0 = std::chrono::steady_clock::now();
         const auto r = p.wait(30s);
         const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -358,7 +359,7 @@ BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
     f->server = std::make_unique<mock::server>(batch_mock_options(10ms, port));
     f->server->start();
     const auto r = carcheck_test::run_process(f->options(args), 120s);
-    BOOST_TEST(r.exit_code == (error_lines ? 1 : 0), r.err);
+    BOOST_TEST(r.exit_code == 0, r.err); // this run's inputs all succeed
     const auto all = jsonl_by_input(file_text(out)); // each input exactly once
     BOOST_TEST(all.size() == static_cast<std::size_t>(count));
     std::size_t ok = 0;
@@ -461,7 +462,7 @@ BOOST_AUTO_TEST_CASE(folder_entries_that_are_not_images_are_reported)
     BOOST_TEST(r.exit_code == 0, r.err);
     BOOST_TEST(jsonl_by_input(r.out).size() == 2u);
     const auto row = summary_row(r.err, "not images");
-    BOOST_TEST(row.find("4 folder entries skipped") != std::string::npos, r.err);
+    BOOST_TEST(row.find("5 folder entries skipped") != std::string::npos, r.err);
     for (const char* reason : {"FIFO: 1", "dangling symlink: 1", "socket: 1", "symlink loop: 2"})
         BOOST_TEST(row.find(reason) != std::string::npos, reason << " in " << row);
 
@@ -478,10 +479,19 @@ BOOST_AUTO_TEST_CASE(folder_entries_that_are_not_images_are_reported)
             BOOST_TEST_MESSAGE("setpriv not installed: unreadable folder check skipped");
             return;
         }
-        for (fs::path p = root; p != p.root_path() && p.has_relative_path(); p = p.parent_path()) {
-            std::error_code ec;
-            fs::permissions(p, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add, ec);
+        // "nobody" must reach the tool and the tree: skip when an ancestor folder is closed to it.
+        auto reachable = [](fs::path p) {
+            for (p = p.parent_path(); p.has_relative_path(); p = p.parent_path())
+                if ((fs::status(p).permissions() & fs::perms::others_exec) == fs::perms::none)
+                    return false;
+            return true;
+        };
+        if (!reachable(f.dir.path) || !reachable(CARCHECK_CLI_EXECUTABLE)) {
+            fs::permissions(locked, fs::perms::owner_all);
+            BOOST_TEST_MESSAGE("the test folder or the tool is not reachable by nobody: unreadable folder check skipped");
+            return;
         }
+        fs::permissions(f.dir.path, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
         for (const auto& e : fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied)) {
             std::error_code ec;
             if (!e.is_symlink(ec) && e.path() != locked)
@@ -521,8 +531,8 @@ BOOST_AUTO_TEST_CASE(results_on_the_progress_bar_terminal_start_on_a_clean_line)
     std::size_t results = 0;
     for (auto pos = r.out.find("{\"input\""); pos != std::string::npos; pos = r.out.find("{\"input\"", pos + 1)) {
         ++results;
-        const bool clean = pos == 0 || r.out[pos - 1] == '\n' || r.out.compare(pos - 4, 4, "\r\x1b[K") == 0 ||
-                           r.out.compare(pos - 3, 3, "\x1b[K") == 0;
+        // After a newline, or after the bar was erased ("\r\x1b[K"; a drawn bar ends "...s\x1b[K").
+        const bool clean = pos == 0 || r.out[pos - 1] == '\n' || (pos >= 4 && r.out.compare(pos - 4, 4, "\r\x1b[K") == 0);
         BOOST_TEST(clean, "result glued to the bar: " << r.out.substr(pos > 60 ? pos - 60 : 0, 80));
     }
     BOOST_TEST(results == 4u, r.out);

@@ -330,7 +330,7 @@ private:
     {
         while (!stopping_ && in_flight_ < o_.concurrency) {
             if (ahead_inputs_.empty())
-                refill(in_flight_ == 0); // with nothing in flight, waiting for stdin costs nothing
+                refill(false); // standard input is waited for by the event loop, signals included
             if (ahead_inputs_.empty())
                 break;
             input in = std::move(ahead_inputs_.front());
@@ -463,8 +463,6 @@ private:
             // inputs get no line (--resume sends them); a reply first, and they get theirs.
             held_.push_back({in.name, error_name(ec), diag.describe(ec), diag.http_status});
             if (held_.size() >= o_.max_connection_failures) {
-                sum_.not_processed += held_.size();
-                held_.clear();
                 unreachable(std::to_string(o_.max_connection_failures) +
                             " connection failures in a row (--max-connection-failures), the last: " +
                             diag.describe(ec));
@@ -479,6 +477,9 @@ private:
 
     void unreachable(const std::string& why)
     {
+        // The connection failures held back were the outage too: no line for them either.
+        sum_.not_processed += held_.size();
+        held_.clear();
         if (stop_status_ != 0)
             return;
         report("service unreachable: " + why + "; stopping (inputs without a line can be resumed)");
