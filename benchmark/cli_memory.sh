@@ -10,7 +10,9 @@
 # line without a request (the duplicate check, the look-ahead and the output are what is
 # measured), then the same 1 M again with --resume of that output (every name in the index
 # twice over). Throughput: 10,000 sample images of ~8 KiB, --concurrency 64, TLS, against
-# carcheck-mock on its own core, RUNS runs (default 7); images/s = lines / wall time.
+# carcheck-mock on its own core, RUNS runs (default 7); images/s = lines / wall time. With
+# CARCHECK_BENCH_BASELINE_CLI=/path/to/an/older/carcheck, that binary runs the same batch in
+# turn with this one (which goes first alternates), for a ratio under the same conditions.
 # Prints Markdown tables on stdout. Only 127.0.0.1 is contacted.
 set -euo pipefail
 
@@ -52,7 +54,7 @@ for i in range($n): sys.stdout.write('/nonexistent/carcheck-bench/camera-07/fram
     lines=$(wc -l <"$work/out.jsonl")
     ((lines == n)) || { echo "$lines lines for $n inputs" >&2; exit 1; }
     label="fresh"; [[ $mode == resume ]] && label="--resume of that output"
-    printf '| %s | %s | %.1f | %.2f | %s |\n' "$n" "$label" "$(echo "$(cat "$work/rss") / 1024" | bc -l)" \
+    printf '| %s | %s | %.1f | %.2f | %s |\n' "$n" "$label" "$(echo "$(tail -1 "$work/rss") / 1024" | bc -l)" \
       "$(echo "$end - $start" | bc -l)" "$lines"
   done
 done
@@ -66,22 +68,37 @@ for _ in $(seq 100); do grep -q 'https=' "$work/mock.out" 2>/dev/null && break; 
 port=$(sed -n 's/.*https=\([0-9]*\).*/\1/p' "$work/mock.out" | head -1)
 [[ -n $port ]] || { echo "carcheck-mock did not start" >&2; exit 1; }
 echo
-echo "| batch run | images | wall time (s) | images/s | peak RSS (MiB) |"
-echo "|---|---|---|---|---|"
-rates=()
-for r in $(seq "$runs"); do
+baseline=${CARCHECK_BENCH_BASELINE_CLI:-}
+echo "| batch run | binary | images | wall time (s) | images/s | peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|"
+rates=() base_rates=()
+batch_once() { # $1 run, $2 label, $3 binary; prints the row, sets $rate
   find "$work/batch" -type f -exec cat {} + >/dev/null
   rm -f "$work/out.jsonl"
+  local start end lines wall
   start=$(date +%s.%N)
-  /usr/bin/time -f '%M' -o "$work/rss" "${pin_client[@]}" "$cli" recognize --endpoint "https://127.0.0.1:$port/v3" \
+  /usr/bin/time -f '%M' -o "$work/rss" "${pin_client[@]}" "$3" recognize --endpoint "https://127.0.0.1:$port/v3" \
     --ca-file "$work/ca.pem" --concurrency 64 --quiet --output "$work/out.jsonl" "$work/batch"
   end=$(date +%s.%N)
   lines=$(grep -c '"ok":true' "$work/out.jsonl")
-  ((lines == 10000)) || { echo "$lines ok lines of 10000" >&2; exit 1; }
+  ((lines == 10000)) || { echo "$lines ok lines of 10000 ($2)" >&2; exit 1; }
   wall=$(echo "$end - $start" | bc -l)
   rate=$(echo "$lines / $wall" | bc -l)
-  rates+=("$rate")
-  printf '| %s | %s | %.2f | %.0f | %.1f |\n' "$r" "$lines" "$wall" "$rate" "$(echo "$(cat "$work/rss") / 1024" | bc -l)"
+  printf '| %s | %s | %s | %.2f | %.0f | %.1f |\n' "$1" "$2" "$lines" "$wall" "$rate" \
+    "$(echo "$(tail -1 "$work/rss") / 1024" | bc -l)"
+}
+for r in $(seq "$runs"); do
+  if [[ -n $baseline ]] && ((r % 2 == 0)); then
+    batch_once "$r" baseline "$baseline"; base_rates+=("$rate")
+  fi
+  batch_once "$r" this "$cli"; rates+=("$rate")
+  if [[ -n $baseline ]] && ((r % 2 == 1)); then
+    batch_once "$r" baseline "$baseline"; base_rates+=("$rate")
+  fi
 done
-median=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf '\nmedian images/s: %.0f\n' "$median"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '\nmedian images/s: %.0f\n' "$(median "${rates[@]}")"
+if [[ -n $baseline ]]; then
+  printf 'baseline median images/s: %.0f (this / baseline: %.2fx)\n' "$(median "${base_rates[@]}")" \
+    "$(echo "$(median "${rates[@]}") / $(median "${base_rates[@]}")" | bc -l)"
+fi

@@ -32,6 +32,16 @@ build_dir=${CARCHECK_BENCH_BUILD_DIR:-/tmp/carcheck-bench-build}
 harness=(python3 "$bench_dir/harness.py")
 log() { printf '\n== %s\n' "$*" >&2; }
 
+# Section 7c alone: the CLI and the mock, no peers, no packages.
+if ((cli_memory_only)); then
+  log "7c. (no packages installed: it needs python3, bc, taskset, /usr/bin/time) building the CLI and carcheck-mock (release preset) in $build_dir"
+  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
+  log "7c. CLI memory against the number of inputs, and the 10,000-image batch rate"
+  bash "$bench_dir/cli_memory.sh" "$build_dir/tools/cli/carcheck" "$build_dir/tools/mock_server/carcheck-mock"
+  exit 0
+fi
+
 # --- 1. Packages -----------------------------------------------------------------------------
 log "checking packages"
 bash "$root/scripts/install-deps.sh"
@@ -58,14 +68,6 @@ if ((${#need[@]})); then
 fi
 
 # --- 2. Build --------------------------------------------------------------------------------
-if ((cli_memory_only)); then
-  log "7c. building the CLI and carcheck-mock (release preset) in $build_dir"
-  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
-  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
-  log "7c. CLI memory against the number of inputs, and the 10,000-image batch rate"
-  bash "$bench_dir/cli_memory.sh" "$build_dir/tools/cli/carcheck" "$build_dir/tools/mock_server/carcheck-mock"
-  exit 0
-fi
 log "building the benchmark programs (release preset) in $build_dir"
 (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_BENCHMARKS=ON -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
 cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck_bench_client carcheck_bench_upload \
