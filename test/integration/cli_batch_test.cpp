@@ -555,7 +555,8 @@ BOOST_AUTO_TEST_CASE(summary_figures)
     BOOST_TEST_REQUIRE(!throttled.empty(), r.err);
     const double held = std::stod(throttled.substr(17));
     BOOST_TEST(held >= 0.8, throttled);
-    BOOST_TEST(held <= wall, throttled << " in a run of " << wall << " s");
+    BOOST_TEST(held <= wall + 0.05, throttled << " in a run of " << wall << " s"); // printed to 0.1 s
+    BOOST_TEST(held < 2.0, throttled); // the sum over the requests would be about 3.75 s
     BOOST_TEST(summary_row(r.err, "credits").find("used by this run 6; this month 6 of") != std::string::npos, r.err);
     BOOST_TEST(!summary_row(r.err, "latency").empty(), r.err);
     // Every value starts in the same column.
