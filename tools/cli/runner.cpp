@@ -590,6 +590,9 @@ int run_recognize(const cli_options& o, const std::string& key)
 {
     // (SIGINT during discovery, before the batch installs its handler, just ends the
     // program: nothing has been written yet.)
+    // A reader that goes away (`| head`) is a failed write reported like any other, with
+    // the summary, instead of a silent death by SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
     name_index seen;
     const existing_output existing =
         o.output.empty() ? existing_output{} : read_existing_output(o.output, o.resume ? &seen : nullptr);
