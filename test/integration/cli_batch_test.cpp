@@ -315,6 +315,15 @@ BOOST_AUTO_TEST_CASE(a_failed_write_is_reported_and_not_counted)
                r.err);
     BOOST_TEST(summary_row(r.err, "succeeded").find("succeeded      0") != std::string::npos, r.err);
     BOOST_TEST(summary_row(r.err, "not written").find(" 1 ") != std::string::npos, r.err);
+
+    // A reader that has gone away: reported (EPIPE), not a silent death by SIGPIPE.
+    process_options piped = f.options({});
+    const std::string err_file = (f.dir.path / "err.txt").string();
+    piped.args = {"/bin/sh", "-c", "\"$0\" recognize --endpoint \"$1\" \"$2\" 2>\"$3\" | true; cat \"$3\"",
+                  CARCHECK_CLI_EXECUTABLE, f.http(), img[0], err_file};
+    const auto p = carcheck_test::run_process(std::move(piped), 60s);
+    BOOST_TEST(p.out.find("cannot write the output: standard output: Broken pipe") != std::string::npos, p.out);
+    BOOST_TEST(p.out.find("carcheck summary:") != std::string::npos, p.out);
 }
 
 BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
