@@ -3,6 +3,8 @@
 #
 #   bash benchmark/run.sh            # full run (~7-9 minutes on 2 cores, build excluded)
 #   bash benchmark/run.sh --quick    # smoke run (~1 minute): every program once, tiny loads
+#   bash benchmark/run.sh --cli-memory   # section 7c only: the CLI's peak RSS for 10 k / 100 k /
+#                                        # 1 M inputs and its 10,000-image batch rate (~2 minutes)
 #
 # Installs what is missing (Debian packages), builds the benchmark programs in the release
 # preset (and the command-line tool), starts nginx (TLS + plain, one worker pinned to core 0)
@@ -15,12 +17,13 @@
 #              CARCHECK_BENCH_JOBS build jobs (default 2).
 set -euo pipefail
 
-quick=0
+quick=0 cli_memory_only=0
 case "${1:-}" in
   --quick) quick=1 ;;
+  --cli-memory) cli_memory_only=1 ;;
   "") ;;
-  -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-  *) echo "usage: bash benchmark/run.sh [--quick]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory]" >&2; exit 2 ;;
 esac
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +31,16 @@ root=$(dirname "$bench_dir")
 build_dir=${CARCHECK_BENCH_BUILD_DIR:-/tmp/carcheck-bench-build}
 harness=(python3 "$bench_dir/harness.py")
 log() { printf '\n== %s\n' "$*" >&2; }
+
+# Section 7c alone: the CLI and the mock, no peers, no packages.
+if ((cli_memory_only)); then
+  log "7c. (no packages installed: it needs python3, bc, taskset, /usr/bin/time) building the CLI and carcheck-mock (release preset) in $build_dir"
+  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
+  log "7c. CLI memory against the number of inputs, and the 10,000-image batch rate"
+  bash "$bench_dir/cli_memory.sh" "$build_dir/tools/cli/carcheck" "$build_dir/tools/mock_server/carcheck-mock"
+  exit 0
+fi
 
 # --- 1. Packages -----------------------------------------------------------------------------
 log "checking packages"

@@ -163,4 +163,25 @@ BOOST_AUTO_TEST_CASE(page_cache_fetch_ignores_missing_files_and_does_not_block_o
     }
 }
 
+BOOST_AUTO_TEST_CASE(paths_added_later_are_fetched_in_order_and_not_kept)
+{
+    recorder rec;
+    read_ahead ra({}, 4, rec.fn()); // a batch streaming its inputs adds them as it finds them
+    std::this_thread::sleep_for(20ms);
+    BOOST_TEST(ra.fetched() == 0u);
+    for (int i = 0; i < 3; ++i)
+        ra.add("file-" + std::to_string(i));
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 3u; }));
+    for (int i = 3; i < 10; ++i)
+        ra.add("file-" + std::to_string(i));
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 4u; })); // the window: 4 beyond 0 taken
+    for (std::size_t taken = 1; taken <= 10; ++taken) {
+        rec.take(ra, taken);
+        BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() >= std::min<std::size_t>(10, taken + 2); }));
+    }
+    BOOST_TEST_REQUIRE(eventually([&] { return ra.fetched() == 10u; }));
+    std::lock_guard lock(rec.mu);
+    BOOST_TEST(rec.fetched == names(10), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -155,6 +155,8 @@ BOOST_AUTO_TEST_CASE(window_spent_mid_batch_holds_until_reset_then_full_speed)
     BOOST_TEST(c.counters(release_at).in_flight == 4u);
     // Held: four requests from t0 to the release.
     BOOST_TEST((c.counters(release_at).throttled_time == 4 * (release_at - t0)));
+    // The wall-clock time with at least one held is their union, not their sum.
+    BOOST_TEST((c.counters(release_at).throttled_wall_time == release_at - t0));
 }
 
 BOOST_AUTO_TEST_CASE(requests_in_flight_count_against_remaining)
@@ -510,6 +512,9 @@ BOOST_AUTO_TEST_CASE(requests_per_second_cap)
     BOOST_TEST(drain(c, t0 + 200ms) == std::vector<request_id>{x}, boost::test_tools::per_element());
     // The cap is not rate-limit throttling.
     BOOST_TEST((c.counters(t0 + 200ms).throttled_time == 0ns));
+    // But it holds requests: from t0 until the last one left at t0 + 200 ms.
+    BOOST_TEST((c.counters(t0 + 200ms).throttled_wall_time == 200ms));
+    BOOST_TEST((c.counters(t0 + 300ms).throttled_wall_time == 200ms)); // nothing held since
 }
 
 BOOST_AUTO_TEST_CASE(requests_per_second_burst)

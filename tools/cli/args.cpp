@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -27,11 +28,13 @@ Usage:
 
 The secret key is read from the environment variable CARCHECK_SECRET_KEY or from
 --secret-key-file FILE (first line). It is never accepted as a command-line value (it
-would show in `ps`) and never printed.
+would show in `ps`) and never printed. `carcheck config` works without one.
 
 Exit status:
   0  every input succeeded          2  usage error (bad option, no key, unusable endpoint)
   1  some inputs failed             3  authentication or credits (HTTP 401 / 402)
+  4  service unreachable (connection refused, unknown host, TLS verification failed,
+     or --max-connection-failures connection failures in a row)
   130  interrupted (SIGINT/SIGTERM) before every input was processed
 
 Examples:
@@ -52,7 +55,8 @@ const char* const common_options_help = R"(Connection options:
   --insecure-loopback     do not verify the TLS certificate; allowed only when the endpoint
                           host is a loopback address (127.0.0.0/8, ::1, localhost), e.g. a
                           local mock server whose certificate you do not have
-  --timeout SECONDS       deadline of one request: writing it and reading the reply (default 60)
+  --timeout SECONDS       deadline of one request: writing it and reading the reply (default 60,
+                          at most 31536000 = one year)
   --retries N             retries of a request refused by the rate limit (403) or lost on a
                           connection before the server could process it (default 2)
   -h, --help              this help
@@ -87,6 +91,9 @@ What to send:
 Batch options:
   --concurrency N         requests in flight at once (default 8; also the connection count)
   --rate R                at most R requests per second (client-side cap)
+  --max-connection-failures N
+                          stop the batch (exit 4) after N connection failures in a row
+                          across different inputs, with no success between (default 10)
   --format jsonl|csv      output format (default jsonl)
   --output FILE           append the output to FILE instead of standard output
   --resume                with --output: skip the inputs FILE already has a line for
@@ -105,7 +112,9 @@ Interrupting (Ctrl-C, SIGTERM) stops starting new inputs, lets the requests in f
 finish and be written, prints the summary and exits with 130; a second signal abandons the
 requests in flight (they get no line). Run the same command with --resume to continue.
 An HTTP 401 (bad key) or 402 (no credits left) stops the batch the same way and exits with
-3; the inputs refused that way get no line, so --resume processes them later.
+3; the inputs refused that way get no line, so --resume processes them later. An outage
+(connection refused, unknown host, TLS verification failure, or N connection failures in a
+row) stops it too, exits with 4, and the inputs it hit get no line either.
 
 Examples:
   carcheck recognize car.jpg
@@ -120,7 +129,8 @@ Examples:
 const char* const config_help = R"(Usage: carcheck config [options]
 
 Prints the reply of GET /config (the countries the service knows and the vehicle labels)
-as JSON on standard output. /config is free.
+as JSON on standard output. /config is free and needs no secret key (one is sent when
+set).
 
 Examples:
   carcheck config
@@ -130,7 +140,7 @@ Examples:
 
 const char* const exit_help = R"(
 Exit status: 0 all succeeded, 1 some inputs failed, 2 usage error, 3 authentication or
-credits (HTTP 401/402), 130 interrupted.
+credits (HTTP 401/402), 4 service unreachable, 130 interrupted.
 )";
 
 std::chrono::milliseconds parse_seconds(const std::string& name, const std::string& v)
@@ -138,8 +148,14 @@ std::chrono::milliseconds parse_seconds(const std::string& name, const std::stri
     errno = 0;
     char* end = nullptr;
     const double s = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || errno != 0 || !std::isfinite(s) || s <= 0 || s > 86400.0 * 365)
+    if (v.empty() || *end != '\0' || std::isnan(s) || s <= 0)
         throw usage_error(name + " needs a positive number of seconds, got '" + v + "'");
+    if (errno == ERANGE || s > max_timeout_seconds) {
+        char limit[32];
+        std::snprintf(limit, sizeof limit, "%.0f", max_timeout_seconds);
+        throw usage_error(name + " is at most " + limit + " seconds (one year; longer deadlines overflow the " +
+                          "clock), got '" + v + "'");
+    }
     return std::chrono::milliseconds(std::max<long long>(1, std::llround(s * 1000)));
 }
 
@@ -246,6 +262,7 @@ cli_options parse_command_line(const std::vector<std::string>& args)
         {"--timeout", {false, [&](const std::string& v) { o.timeout = parse_seconds("--timeout", v); }}},
         {"--retries", {false, [&](const std::string& v) { o.retries = static_cast<unsigned>(parse_integer("--retries", v, 0, 100)); }}},
         {"--rate", {true, [&](const std::string& v) { o.rate = parse_rate("--rate", v); }}},
+        {"--max-connection-failures", {true, [&](const std::string& v) { o.max_connection_failures = static_cast<std::size_t>(parse_integer("--max-connection-failures", v, 1, 1000000)); }}},
         {"--concurrency", {true, [&](const std::string& v) { o.concurrency = static_cast<std::size_t>(parse_integer("--concurrency", v, 1, 4096)); }}},
         {"--country", {true, [&](const std::string& v) {
              if (v.empty())
@@ -255,6 +272,7 @@ cli_options parse_command_line(const std::vector<std::string>& args)
         {"--topn", {true, [&](const std::string& v) { o.topn = static_cast<int>(parse_integer("--topn", v, 1, 1000)); }}},
         {"--ext", {true, [&](const std::string& v) { o.extensions = parse_extensions(v); }}},
         {"--format", {true, [&](const std::string& v) {
+             o.format_given = true;
              if (v == "jsonl" || v == "json" || v == "jsonlines")
                  o.format = output_format::jsonl;
              else if (v == "csv")
@@ -360,7 +378,7 @@ std::string trim_key(std::string_view text)
 
 } // namespace
 
-std::string load_secret_key(const cli_options& o)
+std::string load_secret_key(const cli_options& o, bool optional)
 {
     if (!o.secret_key_file.empty()) {
         const std::string& file = o.secret_key_file;
@@ -385,6 +403,8 @@ std::string load_secret_key(const cli_options& o)
             throw usage_error("CARCHECK_SECRET_KEY holds only white space");
         return key;
     }
+    if (optional)
+        return {};
     throw usage_error("no secret key: set CARCHECK_SECRET_KEY or use --secret-key-file FILE");
 }
 

@@ -19,6 +19,7 @@ enum exit_status : int {
     exit_failures = 1,    ///< at least one input failed
     exit_usage = 2,       ///< bad command line, unusable endpoint / key / output file
     exit_auth = 3,        ///< HTTP 401 (secret key) or 402 (monthly credits)
+    exit_unreachable = 4, ///< service unreachable: refused, no such host, TLS verification, N connection failures
     exit_interrupted = 130, ///< SIGINT / SIGTERM before every input was processed
 };
 
@@ -44,6 +45,8 @@ struct cli_options {
     std::optional<unsigned> retries;
     std::optional<double> rate;
     std::size_t concurrency = 8;
+    /// Connection failures in a row (across inputs, no success between) that stop the batch.
+    std::size_t max_connection_failures = 10;
 
     // recognize: what to send.
     std::string country = "us";
@@ -58,6 +61,7 @@ struct cli_options {
     // recognize: inputs and output.
     std::vector<std::string> inputs; ///< as given; "-" = read from stdin
     output_format format = output_format::jsonl;
+    bool format_given = false; ///< --format was on the command line (else an existing file's format wins)
     std::string output; ///< empty = stdout
     bool resume = false;
     bool quiet = false;
@@ -75,8 +79,12 @@ std::string help_text(command cmd);
 std::string usage_hint(command cmd);
 
 /// The secret key: the first line of --secret-key-file, else $CARCHECK_SECRET_KEY.
-/// Throws usage_error when there is none (the message never contains a key).
-std::string load_secret_key(const cli_options& o);
+/// Throws usage_error when there is none (the message never contains a key), unless
+/// `optional` (carcheck config: GET /config takes no key), which returns "" then.
+std::string load_secret_key(const cli_options& o, bool optional = false);
+
+/// The longest --timeout accepted, in seconds (a year; longer deadlines overflow the clock).
+inline constexpr double max_timeout_seconds = 86400.0 * 365;
 
 } // namespace carcheck_cli
 

@@ -4,24 +4,24 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <system_error>
-#include <unordered_set>
+#include <stdexcept>
 
+#include <dirent.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace carcheck_cli {
 
-namespace fs = std::filesystem;
-
 namespace {
 
-bool has_extension(const fs::path& p, const std::vector<std::string>& exts)
+bool has_extension(const std::string& name, const std::vector<std::string>& exts)
 {
-    std::string e = p.extension().string();
-    if (e.size() < 2)
+    const auto dot = name.rfind('.');
+    const auto slash = name.rfind('/');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash) || dot + 1 >= name.size())
         return false;
-    e.erase(0, 1);
+    std::string e = name.substr(dot + 1);
     std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return std::find(exts.begin(), exts.end(), e) != exts.end();
 }
@@ -48,88 +48,161 @@ input file_input(std::string name)
     return in;
 }
 
-class collector {
-public:
-    collector(const discovery_options& o) : opts_(o) {}
-
-    void add(input in)
-    {
-        if (seen_.insert(in.name).second)
-            out_.push_back(std::move(in));
-    }
-
-    void add_argument(const std::string& arg)
-    {
-        if (opts_.urls) {
-            input in;
-            in.name = arg;
-            in.is_url = true;
-            add(std::move(in));
-            return;
-        }
-        std::error_code ec;
-        const auto st = fs::status(arg, ec);
-        if (ec || !fs::exists(st)) {
-            add(file_input(arg)); // gives the precise error
-            return;
-        }
-        if (!fs::is_directory(st)) {
-            add(file_input(arg));
-            return;
-        }
-        add_folder(arg);
-    }
-
-    void add_folder(const std::string& dir)
-    {
-        std::vector<std::string> found;
-        std::error_code ec;
-        fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-        if (ec) {
-            add(error_input(dir, "folder_unreadable", ec.message()));
-            return;
-        }
-        for (const fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
-            if (ec) {
-                add(error_input(dir, "folder_unreadable", ec.message()));
-                return;
-            }
-            std::error_code fec;
-            if (it->is_regular_file(fec) && has_extension(it->path(), opts_.extensions))
-                found.push_back(it->path().string());
-        }
-        std::sort(found.begin(), found.end());
-        for (auto& f : found)
-            add(file_input(std::move(f)));
-    }
-
-    std::vector<input> take() { return std::move(out_); }
-
-private:
-    const discovery_options& opts_;
-    std::vector<input> out_;
-    std::unordered_set<std::string> seen_;
-};
+std::string join(const std::string& dir, const char* entry)
+{
+    return !dir.empty() && dir.back() == '/' ? dir + entry : dir + "/" + entry;
+}
 
 } // namespace
 
-std::vector<input> discover_inputs(const std::vector<std::string>& args, const discovery_options& opts,
-                                   std::istream& stdin_lines)
+input_source::input_source(const std::vector<std::string>& args, const discovery_options& opts, int stdin_fd)
+    : args_(args), opts_(opts), stdin_fd_(stdin_fd)
 {
-    collector c(opts);
-    for (const auto& arg : args) {
-        if (arg != "-") {
-            c.add_argument(arg);
-            continue;
+}
+
+input_source::status input_source::read_line(std::string& line, bool wait)
+{
+    for (;;) {
+        if (const auto nl = stdin_buffer_.find('\n', stdin_used_); nl != std::string::npos) {
+            line.assign(stdin_buffer_, stdin_used_, nl - stdin_used_);
+            stdin_used_ = nl + 1;
+            return status::input;
         }
-        for (std::string line; std::getline(stdin_lines, line);) {
-            if (!line.empty() && line.back() == '\r')
-                line.pop_back();
-            if (!line.empty())
-                c.add_argument(line);
+        if (stdin_eof_) {
+            if (stdin_used_ == stdin_buffer_.size())
+                return status::end;
+            line.assign(stdin_buffer_, stdin_used_); // a last line without its newline
+            stdin_used_ = stdin_buffer_.size();
+            return status::input;
+        }
+        stdin_buffer_.erase(0, stdin_used_);
+        stdin_used_ = 0;
+        pollfd p{stdin_fd_, POLLIN, 0};
+        if (!wait && ::poll(&p, 1, 0) == 0)
+            return status::would_block;
+        char buf[64 * 1024];
+        const auto n = ::read(stdin_fd_, buf, sizeof buf);
+        if (n > 0) {
+            stdin_buffer_.append(buf, static_cast<std::size_t>(n));
+        } else if (n == 0) {
+            stdin_eof_ = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (!wait)
+                return status::would_block;
+            (void)::poll(&p, 1, -1);
+        } else if (errno != EINTR) {
+            throw std::runtime_error(std::string("cannot read standard input: ") + std::strerror(errno));
         }
     }
-    return c.take();
+}
+
+void input_source::scan_folder(const std::string& root)
+{
+    // The whole tree is listed first: its files are sorted by path, as a listing shows them.
+    std::vector<input> found;
+    std::vector<std::string> pending{root};
+    while (!pending.empty()) {
+        const std::string dir = std::move(pending.back());
+        pending.pop_back();
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) {
+            found.push_back(error_input(dir, "folder_unreadable", std::strerror(errno)));
+            continue;
+        }
+        int err = 0;
+        for (;;) {
+            errno = 0;
+            const dirent* e = ::readdir(d);
+            if (!e) {
+                err = errno;
+                break;
+            }
+            if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, ".."))
+                continue;
+            std::string path = join(dir, e->d_name);
+            struct stat lst{}, st{};
+            if (::lstat(path.c_str(), &lst) != 0) {
+                found.push_back(error_input(std::move(path), "file_unreadable", std::strerror(errno)));
+                continue;
+            }
+            if (S_ISDIR(lst.st_mode)) {
+                pending.push_back(std::move(path));
+                continue;
+            }
+            const bool link = S_ISLNK(lst.st_mode);
+            if (link && ::stat(path.c_str(), &st) != 0) {
+                ++skipped_[errno == ELOOP ? "symlink loop" : errno == ENOENT ? "dangling symlink"
+                                                                             : "unreadable symlink"];
+                continue;
+            }
+            const struct stat& target = link ? st : lst;
+            if (S_ISREG(target.st_mode)) {
+                if (has_extension(path, opts_.extensions))
+                    found.push_back(file_input(std::move(path)));
+            } else if (S_ISDIR(target.st_mode)) {
+                ++skipped_["symlink to a folder (not followed)"];
+            } else if (S_ISFIFO(target.st_mode)) {
+                ++skipped_["FIFO"];
+            } else if (S_ISSOCK(target.st_mode)) {
+                ++skipped_["socket"];
+            } else {
+                ++skipped_["device"];
+            }
+        }
+        ::closedir(d);
+        if (err)
+            found.push_back(error_input(dir, "folder_unreadable", std::strerror(err)));
+    }
+    std::sort(found.begin(), found.end(), [](const input& a, const input& b) { return a.name > b.name; });
+    folder_ = std::move(found);
+}
+
+input_source::status input_source::next(input& out, bool wait)
+{
+    for (;;) {
+        if (!folder_.empty()) {
+            out = std::move(folder_.back());
+            folder_.pop_back();
+            if (folder_.empty())
+                folder_.shrink_to_fit();
+            return status::input;
+        }
+        std::string arg;
+        if (reading_stdin_) {
+            const status st = read_line(arg, wait);
+            if (st == status::would_block)
+                return st;
+            if (st == status::end) {
+                reading_stdin_ = false;
+                continue;
+            }
+            if (!arg.empty() && arg.back() == '\r')
+                arg.pop_back();
+            if (arg.empty())
+                continue;
+        } else if (next_arg_ < args_.size()) {
+            arg = args_[next_arg_++];
+            if (arg == "-") {
+                reading_stdin_ = true;
+                continue;
+            }
+        } else {
+            return status::end;
+        }
+        if (opts_.urls) {
+            out = input{};
+            out.name = std::move(arg);
+            out.is_url = true;
+            return status::input;
+        }
+        struct stat st{};
+        if (::stat(arg.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            scan_folder(arg);
+            continue;
+        }
+        out = file_input(std::move(arg)); // a file, or the precise error
+        return status::input;
+    }
 }
 
 } // namespace carcheck_cli

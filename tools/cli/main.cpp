@@ -27,7 +27,7 @@ int main(int argc, char** argv)
             std::puts("carcheck 0.1.0");
             return exit_ok;
         }
-        key = load_secret_key(o);
+        key = load_secret_key(o, o.cmd == command::config); // GET /config needs none
         return o.cmd == command::recognize ? run_recognize(o, key) : run_config(o, key);
     } catch (const usage_error& e) {
         std::fprintf(stderr, "carcheck: %s\n%s", redact(e.what(), key).c_str(), usage_hint(cmd).c_str());

@@ -2,74 +2,88 @@
 #define CARCHECK_CLI_OUTPUT_HPP
 
 // Output writers (JSON Lines, CSV) and the --resume reader of an existing output file.
-// Lines are collected in memory and written by flush(); the batch flushes as soon as the
-// replies that completed together are written (one write for many lines instead of one
-// each), so an interrupted run keeps everything it reported.
+// Every line is handed to the kernel (write(2)) as soon as it is made, before the batch
+// reads another reply or starts another request: a process killed at any moment loses at
+// most the line being written, and --resume repairs a half-written last line.
 
 #include "args.hpp"
+#include "name_index.hpp"
 
 #include <carcheck/model.hpp>
 
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <cstdint>
+#include <optional>
 
 namespace carcheck_cli {
 
-/// Writes one line per input to a FILE.
+/// Writes one line per input to a file descriptor.
 class output_writer {
 public:
-    /// `f` is stdout or a file opened for appending (closed by the writer when `owns`).
-    output_writer(std::FILE* f, bool owns, output_format format);
+    /// `fd` is standard output or a file opened for appending (closed by the writer when
+    /// `owns`); `where` names it in error messages.
+    output_writer(int fd, bool owns, output_format format, std::string where);
     ~output_writer();
     output_writer(const output_writer&) = delete;
     output_writer& operator=(const output_writer&) = delete;
 
-    /// The CSV header row (call once, for a new or empty file).
-    void write_header();
-    void write_success(const std::string& input, const carcheck::recognition& r);
-    void write_error(const std::string& input, const std::string& code, const std::string& message,
+    /// Each returns false when the line could not be written (see failure()); after a
+    /// failure nothing more is written.
+    bool write_header(); ///< the CSV header row (for a new or empty file); nothing for JSON Lines
+    bool write_success(const std::string& input, const carcheck::recognition& r);
+    bool write_error(const std::string& input, const std::string& code, const std::string& message,
                      unsigned http_status);
 
-    /// Writes the collected lines to the file and flushes it. Also done when more than
-    /// 64 KiB are waiting and by the destructor.
-    void flush();
+    /// Closes the file (when owned); false, with failure() set, when that fails.
+    bool close();
 
-    /// A write or flush failed (disk full, closed pipe): the text of the first failure.
+    /// The first write or close failure, with the OS error ("plates.jsonl: No space left on device").
     const std::string& failure() const { return failure_; }
+    output_format format() const { return format_; }
 
 private:
-    void append_success(std::string& line, const std::string& input, const carcheck::recognition& r) const;
-    void append_error(std::string& line, const std::string& input, const std::string& code,
-                      const std::string& message, unsigned http_status) const;
-    /// Flushes when more than 64 KiB are waiting.
-    void line_added();
+    bool write_buffer();
 
-    std::FILE* f_;
+    int fd_;
     bool owns_;
     output_format format_;
+    std::string where_;
     std::string buffer_;
     std::string failure_;
 };
 
-/// What an existing output file says, for --resume and for appending.
+/// JSON text of `s` in double quotes; bytes that are not valid UTF-8 become U+FFFD.
+/// Returns false when there were such bytes.
+bool append_json_string(std::string& out, std::string_view s);
+
+/// Lower-case hex of every byte of `s` (the "input_hex" member of a JSON line whose name is
+/// not valid UTF-8), and its inverse (nullopt for text that is not such hex).
+std::string to_hex(std::string_view s);
+std::optional<std::string> from_hex(std::string_view hex);
+
+/// What an existing output file holds.
 struct existing_output {
     bool exists = false;
-    bool empty = true;                   ///< no bytes (a CSV header is then needed)
-    bool ends_with_newline = true;       ///< false: an interrupted write left half a line
-    std::unordered_set<std::string> inputs; ///< the "input" of every complete line
+    std::optional<output_format> format; ///< from its content; empty when the file is empty
+    std::uint64_t size = 0;
+    /// Bytes up to the end of the last complete line (record): a process killed while
+    /// writing leaves a partial last line after it, cut off before appending.
+    std::uint64_t valid_length = 0;
+    std::size_t lines = 0; ///< complete lines (records) read for `index`, the CSV header excluded
 };
 
-/// Looks at `path`; with `collect_inputs` reads it in `format` (JSON Lines: the "input"
-/// member of every complete line that parses; CSV: the first field of every complete record
-/// after the header). Throws usage_error when the file exists but cannot be read.
-existing_output read_existing_output(const std::string& path, output_format format, bool collect_inputs);
+/// Looks at `path`: its format from its first line (a JSON object: JSON Lines; carcheck's CSV
+/// header: CSV; anything else is a usage_error, so that no other file is appended to). With
+/// `index`, reads every complete line and records its input there (JSON Lines: the "input"
+/// member, or the bytes of "input_hex"; CSV: the first field). Reads the file in pieces:
+/// memory does not grow with its size. Throws usage_error when the file cannot be read.
+existing_output read_existing_output(const std::string& path, name_index* index);
 
-/// Opens the output: stdout when `path` is empty, else `path` for appending (a missing
-/// newline at its end is added first; a CSV header is written when the file is new or
-/// empty). Throws usage_error when the file cannot be opened.
+/// Opens the output: standard output when `path` is empty, else `path` for appending, cut
+/// back to `existing.valid_length` first (a note on stderr says so) and with the CSV header
+/// when the file is new or empty. Throws usage_error when the file cannot be opened.
 std::unique_ptr<output_writer> open_output(const std::string& path, output_format format,
                                            const existing_output& existing);
 

@@ -44,6 +44,8 @@ double rate_of(const progress_snapshot& s)
 std::string eta_of(const progress_snapshot& s)
 {
     const double r = rate_of(s);
+    if (!s.total_known)
+        return "?";
     if (s.done >= s.total)
         return "0:00";
     if (r <= 0)
@@ -78,15 +80,16 @@ std::chrono::milliseconds progress_reporter::period(std::chrono::milliseconds li
 std::string progress_reporter::line_text(const progress_snapshot& s)
 {
     const double pct = s.total ? 100.0 * static_cast<double>(s.done) / static_cast<double>(s.total) : 100.0;
-    return "carcheck: " + std::to_string(s.done) + "/" + std::to_string(s.total) + " done (" +
-           fmt("%.0f", pct) + "%), " + fmt("%.1f", rate_of(s)) + " images/s, ETA " + eta_of(s) + ", " +
+    return "carcheck: " + std::to_string(s.done) + "/" + std::to_string(s.total) + (s.total_known ? "" : "+") +
+           " done (" + fmt("%.0f", pct) + "%), " + fmt("%.1f", rate_of(s)) + " images/s, ETA " + eta_of(s) + ", " +
            std::to_string(s.failed) + " errors, throttled " +
            fmt("%.1f", std::chrono::duration<double>(s.throttled).count()) + " s\n";
 }
 
 std::string progress_reporter::bar_text(const progress_snapshot& s, std::size_t width)
 {
-    const std::string tail = std::string(" ") + std::to_string(s.done) + "/" + std::to_string(s.total) + "  " +
+    const std::string tail = std::string(" ") + std::to_string(s.done) + "/" + std::to_string(s.total) +
+                             (s.total_known ? "" : "+") + "  " +
                              fmt("%.1f", rate_of(s)) + " img/s  ETA " + eta_of(s) + "  err " +
                              std::to_string(s.failed) + "  throttled " +
                              fmt("%.1f", std::chrono::duration<double>(s.throttled).count()) + "s";
@@ -105,7 +108,8 @@ void progress_reporter::update(const progress_snapshot& s)
     case mode::none: return;
     case mode::lines: std::fputs(line_text(s).c_str(), out_); break;
     case mode::bar:
-        std::fputs((std::string("\r") + bar_text(s, terminal_width(out_)) + "\x1b[K").c_str(), out_);
+        last_bar_ = bar_text(s, terminal_width(out_));
+        std::fputs((std::string("\r") + last_bar_ + "\x1b[K").c_str(), out_);
         bar_shown_ = true;
         break;
     }
@@ -128,68 +132,147 @@ void progress_reporter::clear()
 {
     if (mode_ == mode::bar && bar_shown_) {
         std::fputs("\r\x1b[K", out_);
+        std::fflush(out_);
         bar_shown_ = false;
     }
 }
 
-double percentile(const std::vector<double>& sorted, double p)
+void progress_reporter::redraw()
 {
-    if (sorted.empty())
-        return 0;
-    auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
-    return sorted[rank - 1];
+    if (mode_ == mode::bar && !bar_shown_ && !last_bar_.empty()) {
+        std::fputs((std::string("\r") + last_bar_ + "\x1b[K").c_str(), out_);
+        std::fflush(out_);
+        bar_shown_ = true;
+    }
 }
 
-std::string format_summary(summary_data s)
+namespace {
+constexpr double histogram_min_ms = 0.01;
+constexpr double histogram_ratio = 1.01;
+constexpr std::size_t histogram_buckets = 2200; // 0.01 ms * 1.01^2200: about 20 minutes
+} // namespace
+
+std::size_t latency_histogram::bucket_of(double ms)
 {
-    std::sort(s.latencies_ms.begin(), s.latencies_ms.end());
+    if (!(ms > histogram_min_ms))
+        return 0;
+    const auto b = static_cast<std::size_t>(std::log(ms / histogram_min_ms) / std::log(histogram_ratio)) + 1;
+    return std::min(b, histogram_buckets - 1);
+}
+
+double latency_histogram::value_of(std::size_t bucket)
+{
+    // The middle of the bucket (its bounds are min * ratio^(b-1) and min * ratio^b).
+    return bucket == 0 ? histogram_min_ms
+                       : histogram_min_ms * std::pow(histogram_ratio, static_cast<double>(bucket) - 0.5);
+}
+
+void latency_histogram::add(double ms)
+{
+    if (buckets_.empty())
+        buckets_.resize(histogram_buckets);
+    ++buckets_[bucket_of(ms)];
+    ++count_;
+}
+
+double latency_histogram::percentile(double p) const
+{
+    if (!count_)
+        return 0;
+    auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(count_)));
+    rank = std::clamp<std::size_t>(rank, 1, count_);
+    std::size_t seen = 0;
+    for (std::size_t b = 0; b < buckets_.size(); ++b) {
+        seen += buckets_[b];
+        if (seen >= rank)
+            return value_of(b);
+    }
+    return value_of(buckets_.size() - 1);
+}
+
+namespace {
+
+/// "  label          value\n": every value starts in the same column.
+void row(std::string& out, const char* label, const std::string& value)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "  %-15s", label);
+    out += buf;
+    out += value;
+    out += '\n';
+}
+
+std::string by_name(const std::map<std::string, std::size_t>& counts)
+{
+    std::string out;
+    for (const auto& [name, n] : counts)
+        out += (out.empty() ? "" : ", ") + name + ": " + std::to_string(n);
+    return out;
+}
+
+} // namespace
+
+std::string format_summary(const summary_data& s)
+{
     std::size_t failed = 0;
     for (const auto& [name, n] : s.failures)
         failed += n;
     const std::size_t processed = s.succeeded + failed;
     const double wall = seconds(s.wall);
     std::string out = "carcheck summary:\n";
-    out += "  inputs      " + std::to_string(s.inputs);
-    if (s.skipped)
-        out += " (" + std::to_string(s.skipped) + " skipped: already in the output)";
-    out += "\n  succeeded   " + std::to_string(s.succeeded);
+    std::string v = std::to_string(s.inputs);
+    if (s.skipped || s.duplicates) {
+        v += " (";
+        if (s.skipped)
+            v += std::to_string(s.skipped) + " skipped: already in the output";
+        if (s.duplicates)
+            v += std::string(s.skipped ? "; " : "") + std::to_string(s.duplicates) + " duplicate names processed once";
+        v += ")";
+    }
+    row(out, "inputs", v);
+    v = std::to_string(s.succeeded);
     if (s.without_plate)
-        out += " (" + std::to_string(s.without_plate) + " without a plate)";
-    out += "\n  failed      " + std::to_string(failed);
-    if (!s.failures.empty()) {
-        out += " (";
-        bool first = true;
-        for (const auto& [name, n] : s.failures) {
-            out += (first ? "" : ", ") + name + ": " + std::to_string(n);
-            first = false;
-        }
-        out += ")";
-    }
-    out += "\n";
-    if (s.not_processed)
-        out += "  not processed " + std::to_string(s.not_processed) + " (no output line; --resume continues)\n";
+        v += " (" + std::to_string(s.without_plate) + " without a plate)";
+    row(out, "succeeded", v);
+    v = std::to_string(failed);
+    if (!s.failures.empty())
+        v += " (" + by_name(s.failures) + ")";
+    row(out, "failed", v);
+    if (s.not_processed || s.unread_inputs)
+        row(out, "not processed", std::to_string(s.not_processed) + (s.unread_inputs ? " and the inputs not yet read" : "") +
+                                      " (no output line; --resume continues)");
+    if (s.not_written)
+        row(out, "not written", std::to_string(s.not_written) +
+                                    " (answered, but the output could not be written; --resume sends them again)");
     if (s.abandoned)
-        out += "  abandoned   " + std::to_string(s.abandoned) + " (in flight at the second signal; no output line)\n";
-    out += "  credits     ";
-    if (s.credits_used) {
-        out += "used " + std::to_string(*s.credits_used);
-        if (s.credits_total)
-            out += " of " + std::to_string(*s.credits_total);
-        if (s.credits_remaining)
-            out += ", remaining " + std::to_string(*s.credits_remaining);
-        out += " (this month)";
-    } else {
-        out += "unknown (no successful reply)";
+        row(out, "abandoned", std::to_string(s.abandoned) + " (in flight at the second signal; no output line)");
+    if (!s.skipped_entries.empty()) {
+        std::size_t n = 0;
+        for (const auto& [reason, count] : s.skipped_entries)
+            n += count;
+        row(out, "not images", std::to_string(n) + " folder entries skipped (" + by_name(s.skipped_entries) + ")");
     }
-    out += "\n  wall time   " + fmt("%.2f", wall) + " s (" +
-           fmt("%.1f", wall > 0 ? static_cast<double>(processed) / wall : 0.0) + " images/s)";
+    v = "used by this run " + std::to_string(s.credits_this_run) + "; this month ";
+    if (s.credits_used) {
+        v += std::to_string(*s.credits_used);
+        if (s.credits_total)
+            v += " of " + std::to_string(*s.credits_total);
+        if (s.credits_remaining)
+            v += ", remaining " + std::to_string(*s.credits_remaining);
+    } else {
+        v += "unknown (no successful reply)";
+    }
+    row(out, "credits", v);
+    row(out, "wall time", fmt("%.2f", wall) + " s (" +
+                              fmt("%.1f", wall > 0 ? static_cast<double>(processed) / wall : 0.0) + " images/s)");
     if (s.throttled.count() > 0)
-        out += ", throttled by the rate limit " + fmt("%.1f", std::chrono::duration<double>(s.throttled).count()) + " s";
-    out += "\n  latency     p50 " + fmt("%.1f", percentile(s.latencies_ms, 50)) + " ms, p99 " +
-           fmt("%.1f", percentile(s.latencies_ms, 99)) + " ms\n";
+        row(out, "throttled", fmt("%.1f", std::chrono::duration<double>(s.throttled).count()) +
+                                  " s (wall-clock time with requests held by the rate limit or --rate)");
+    if (s.succeeded && s.latencies.count())
+        row(out, "latency", "p50 " + fmt("%.1f", s.latencies.percentile(50)) + " ms, p99 " +
+                                fmt("%.1f", s.latencies.percentile(99)) + " ms");
     if (!s.stop_reason.empty())
-        out += "  stopped     " + s.stop_reason + "\n";
+        row(out, "stopped", s.stop_reason);
     return out;
 }
 

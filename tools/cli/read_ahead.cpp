@@ -16,8 +16,8 @@ void fetch_into_page_cache(const std::string& path)
 }
 
 read_ahead::read_ahead(std::vector<std::string> paths, std::size_t window, fetch_function fetch)
-    : paths_(std::move(paths)), window_(window == 0 ? 1 : window),
-      fetch_(fetch ? std::move(fetch) : fetch_function(fetch_into_page_cache))
+    : window_(window == 0 ? 1 : window), fetch_(fetch ? std::move(fetch) : fetch_function(fetch_into_page_cache)),
+      paths_(std::make_move_iterator(paths.begin()), std::make_move_iterator(paths.end()))
 {
     thread_ = std::thread([this] { run(); });
 }
@@ -45,15 +45,41 @@ void read_ahead::advance(std::size_t taken)
     }
 }
 
+void read_ahead::add(std::string path)
+{
+    std::lock_guard lock(mu_);
+    paths_.push_back(std::move(path));
+    if (waiting_for_paths_)
+        cv_.notify_one();
+}
+
 void read_ahead::run()
 {
-    for (std::size_t next = 0; next < paths_.size(); ++next) {
-        // Behind the batch (a slow disk): the files already taken are being read anyway.
-        if (const std::size_t taken = taken_.load(); next < taken) {
-            fetched_.fetch_add(taken - next, std::memory_order_relaxed);
-            next = taken;
-            if (next >= paths_.size())
-                break;
+    for (std::size_t next = 0;; ++next) {
+        {
+            // Drop what this thread has passed; wait for the next path to be added.
+            std::unique_lock lock(mu_);
+            for (;;) {
+                while (first_ < next && !paths_.empty()) {
+                    paths_.pop_front();
+                    ++first_;
+                }
+                if (stop_)
+                    return;
+                // Behind the batch (a slow disk): the files already taken are being read anyway.
+                if (const std::size_t taken = taken_.load(); next < taken) {
+                    if (const std::size_t skip = std::min(taken, first_ + paths_.size()) - next) {
+                        fetched_.fetch_add(skip, std::memory_order_relaxed);
+                        next += skip;
+                        continue;
+                    }
+                }
+                if (next < first_ + paths_.size())
+                    break;
+                waiting_for_paths_ = true;
+                cv_.wait(lock);
+                waiting_for_paths_ = false;
+            }
         }
         if (next >= taken_.load() + window_) {
             // A full window ahead: sleep until the batch has used half of it, so the
@@ -70,8 +96,14 @@ void read_ahead::run()
             if (stop_)
                 return;
         }
-        if (!paths_[next].empty())
-            fetch_(paths_[next]);
+        std::string path;
+        {
+            std::lock_guard lock(mu_);
+            if (next < first_ + paths_.size())
+                path = paths_[next - first_];
+        }
+        if (!path.empty())
+            fetch_(path);
         fetched_.fetch_add(1, std::memory_order_relaxed);
     }
 }

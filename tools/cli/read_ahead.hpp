@@ -9,10 +9,14 @@
 // disk's latency. This thread opens the next files first and asks the kernel to read them in
 // (posix_fadvise WILLNEED), staying at most a window of files ahead of the requests, so the
 // waiting happens here and the io thread finds the files cached.
+//
+// The batch discovers its inputs as it goes (stdin is streamed), so paths are added as they
+// are found; the thread keeps only the paths it has not passed yet (memory: the window).
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -28,8 +32,9 @@ public:
     /// ignored (the request reports them). Tests pass their own.
     using fetch_function = std::function<void(const std::string& path)>;
 
-    /// Starts the thread over `paths` (fetched in order, empty names and paths the batch has
-    /// already taken skipped), at most `window` (> 0) beyond the number the batch has taken.
+    /// Starts the thread over `paths` and those add() appends (fetched in order, empty names
+    /// and paths the batch has already taken skipped), at most `window` (> 0) beyond the
+    /// number the batch has taken.
     read_ahead(std::vector<std::string> paths, std::size_t window, fetch_function fetch = {});
     /// Stops the thread (at most one fetch later) and joins it.
     ~read_ahead();
@@ -40,6 +45,9 @@ public:
     /// the thread waits and half of its window has been used.
     void advance(std::size_t taken);
 
+    /// Appends the next path (an empty one: an input that is not a local file).
+    void add(std::string path);
+
     /// Paths dealt with so far: fetched, or passed over because the batch had taken them
     /// before this thread got to them.
     std::size_t fetched() const noexcept { return fetched_.load(std::memory_order_relaxed); }
@@ -49,7 +57,6 @@ private:
 
     static constexpr std::size_t not_waiting = std::numeric_limits<std::size_t>::max();
 
-    const std::vector<std::string> paths_;
     const std::size_t window_;
     const fetch_function fetch_;
     std::atomic<std::size_t> taken_{0};
@@ -57,7 +64,10 @@ private:
     std::atomic<std::size_t> fetched_{0};
     std::mutex mu_;
     std::condition_variable cv_;
-    bool stop_ = false; // guarded by mu_
+    bool stop_ = false;               // guarded by mu_
+    std::deque<std::string> paths_;   // guarded by mu_: paths first_ .. first_ + size - 1
+    std::size_t first_ = 0;           // guarded by mu_
+    bool waiting_for_paths_ = false;  // guarded by mu_
     std::thread thread_;
 };
 

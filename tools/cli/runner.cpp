@@ -1,6 +1,7 @@
 #include "runner.hpp"
 
 #include "inputs.hpp"
+#include "name_index.hpp"
 #include "output.hpp"
 #include "progress.hpp"
 #include "read_ahead.hpp"
@@ -10,13 +11,17 @@
 #include <boost/asio.hpp>
 #include <boost/url/parse.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
+#include <deque>
 #include <memory>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 // g++ 12 reports a false -Wmismatched-new-delete when an asio::awaitable coroutine frame
@@ -154,20 +159,58 @@ bool is_auth_error(const carcheck::error_code& ec)
     return ec == carcheck::error::invalid_secret_key || ec == carcheck::error::monthly_limit;
 }
 
-/// One `carcheck recognize` run: `concurrency` workers take inputs from a shared list on a
-/// single-threaded io_context (so no locks), each awaiting one operation at a time.
+/// What a failure says about the service (as opposed to the input).
+enum class failure_kind {
+    input,      ///< the reply or a local problem of this input: it gets its line
+    outage,     ///< the service cannot be reached at all: stop at once
+    connection, ///< a connection failed: N of these in a row (no reply between) are an outage
+};
+
+failure_kind classify(const carcheck::error_code& ec)
+{
+    namespace ae = asio::error;
+    if (ec == ae::connection_refused || ec == ae::host_not_found || ec == ae::host_not_found_try_again ||
+        ec == ae::network_unreachable || ec == ae::host_unreachable || ec == ae::no_data)
+        return failure_kind::outage;
+    if (std::strncmp(ec.category().name(), "asio.ssl", 8) == 0) {
+        // A certificate the CA file (or the system store) does not vouch for: every
+        // connection will fail the same way.
+        if (ec.category() == asio::error::get_ssl_category() &&
+            ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+            return failure_kind::outage;
+        return failure_kind::connection;
+    }
+    if (ec == ae::connection_reset || ec == ae::connection_aborted || ec == ae::eof || ec == ae::timed_out ||
+        ec == ae::broken_pipe || ec == carcheck::error::connection_closed || ec == carcheck::error::timeout)
+        return failure_kind::connection;
+    return failure_kind::input;
+}
+
+/// Is stdout the terminal stderr is on (then result lines and the progress bar share it)?
+bool same_terminal(int a, int b)
+{
+    struct stat sa{}, sb{};
+    return ::isatty(a) && ::isatty(b) && ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_rdev == sb.st_rdev;
+}
+
+/// One `carcheck recognize` run on a single-threaded io_context (so no locks). Inputs are
+/// taken from the source as requests complete: at most `concurrency` in flight and a
+/// look-ahead of the read-ahead window, whatever the number of inputs.
 class batch {
 public:
-    batch(const cli_options& o, const std::string& key, std::vector<input> todo, output_writer& out,
-          progress_reporter& progress, summary_data& summary)
-        : o_(o), key_(key), todo_(std::move(todo)), out_(out), progress_(progress), sum_(summary),
-          signals_(ioc_, SIGINT, SIGTERM), tick_(ioc_)
+    batch(const cli_options& o, const std::string& key, input_source& source, name_index& seen,
+          output_writer& out, progress_reporter& progress, summary_data& summary)
+        : o_(o), key_(key), source_(source), seen_(seen), out_(out), progress_(progress), sum_(summary),
+          signals_(ioc_, SIGINT, SIGTERM), tick_(ioc_), stdin_wait_(ioc_),
+          share_terminal_(progress.get_mode() == progress_reporter::mode::bar && same_terminal(STDOUT_FILENO, STDERR_FILENO))
     {
         opts_.country = o.country;
         opts_.recognize_vehicle = o.vehicle;
         opts_.return_image = o.return_image;
         opts_.topn = o.topn;
         opts_.is_cropped = o.cropped;
+        window_ = o_.urls ? 0 : o_.read_ahead.value_or(2 * o_.concurrency);
+        lookahead_ = std::max<std::size_t>(window_, 1);
     }
 
     int run()
@@ -175,31 +218,36 @@ public:
         client_ = make_client(ioc_, o_, key_);
         started_ = clock_type::now();
         signals_.async_wait([this](const carcheck::error_code& ec, int sig) { on_signal(ec, sig); });
-        start_read_ahead();
-        workers_ = std::min(o_.concurrency, todo_.size());
-        for (std::size_t i = 0; i < workers_; ++i)
-            asio::co_spawn(ioc_, worker(), asio::detached);
-        if (workers_ == 0)
-            finished();
-        else if (progress_.get_mode() != progress_reporter::mode::none)
+        if (window_) {
+            try {
+                ahead_ = std::make_unique<read_ahead>(std::vector<std::string>{}, window_);
+            } catch (const std::system_error&) {
+                // No thread to be had (resource limits): the batch works without read-ahead.
+            }
+        }
+        if (!out_.failure().empty()) // the CSV header could not be written
+            output_failed();
+        pump();
+        if (progress_.get_mode() != progress_reporter::mode::none && !done_all_)
             asio::co_spawn(ioc_, ticker(), asio::detached);
-        ioc_.run();
+        if (!done_all_)
+            ioc_.run();
         ahead_.reset();
-        out_.flush(); // the last lines, if the stop came before their posted flush
+        sum_.not_processed += ahead_inputs_.size();
+        sum_.unread_inputs = !source_done_;
 
         // The io_context is stopped: the client's counters may be read from here.
         const auto counters = client_->scheduling_counters();
         sum_.credits_used = counters.credits_used;
         sum_.credits_total = counters.credits_total;
         sum_.credits_remaining = counters.credits_remaining;
-        sum_.throttled = counters.throttled_time;
+        sum_.throttled = counters.throttled_wall_time;
         sum_.wall = clock_type::now() - started_;
-        sum_.not_processed += todo_.size() - next_;
-        progress_.finish(snapshot(counters.throttled_time));
+        progress_.finish(snapshot(counters.throttled_wall_time));
 
-        if (auth_failed_)
-            return exit_auth;
-        if (interrupted_ && (sum_.not_processed || sum_.abandoned))
+        if (stop_status_ == exit_auth || stop_status_ == exit_unreachable)
+            return stop_status_;
+        if (interrupted_ && (sum_.not_processed || sum_.abandoned || more_inputs_))
             return exit_interrupted;
         if (!out_.failure().empty())
             return exit_failures;
@@ -207,34 +255,127 @@ public:
     }
 
 private:
-    void start_read_ahead()
-    {
-        const std::size_t window = o_.read_ahead.value_or(2 * o_.concurrency);
-        if (window == 0 || o_.urls || todo_.empty())
-            return;
-        std::vector<std::string> paths;
-        paths.reserve(todo_.size());
-        for (const auto& in : todo_)
-            paths.push_back(in.is_url || !in.error.empty() ? std::string() : in.name);
-        try {
-            ahead_ = std::make_unique<read_ahead>(std::move(paths), window);
-        } catch (const std::system_error&) {
-            // No thread to be had (resource limits): the batch works without read-ahead.
-        }
-    }
-
     progress_snapshot snapshot(std::chrono::nanoseconds throttled) const
     {
-        return {.done = done_, .total = todo_.size(), .failed = failed_, .throttled = throttled,
-                .elapsed = clock_type::now() - started_};
+        // The total so far: inputs found, and the rest of a listed folder (names that
+        // --resume or duplicates pass over are taken off when they are reached).
+        return {.done = done_, .total = total_ + (source_done_ ? 0 : source_.listed()),
+                .total_known = source_done_ || !source_.more_unlisted(), .failed = failed_,
+                .throttled = throttled, .elapsed = clock_type::now() - started_};
     }
 
-    void stop(std::string reason)
+    void stop(std::string reason, int status = 0)
     {
         if (stopping_)
             return;
         stopping_ = true;
+        stop_status_ = status;
         sum_.stop_reason = std::move(reason);
+        carcheck::error_code ignored;
+        stdin_wait_.cancel(ignored);
+    }
+
+    /// Discovers inputs until the look-ahead is full (or, with `wait` false, until standard
+    /// input has no complete line ready). Names already in the output or already taken
+    /// are counted and passed over.
+    void refill(bool wait)
+    {
+        while (!source_done_ && !stopping_ && ahead_inputs_.size() < lookahead_) {
+            input in;
+            const auto st = source_.next(in, wait);
+            if (st == input_source::status::end) {
+                source_done_ = true;
+                break;
+            }
+            if (st == input_source::status::would_block) {
+                wait_for_stdin();
+                break;
+            }
+            if (const auto prior = seen_.find_or_insert(in.name, name_index::origin::this_run)) {
+                if (*prior == name_index::origin::output_file) {
+                    ++sum_.inputs;
+                    ++sum_.skipped;
+                } else {
+                    ++sum_.duplicates;
+                }
+                continue;
+            }
+            ++sum_.inputs;
+            ++total_;
+            if (ahead_)
+                ahead_->add(in.is_url || !in.error.empty() ? std::string() : in.name);
+            ahead_inputs_.push_back(std::move(in));
+        }
+    }
+
+    void wait_for_stdin()
+    {
+        if (stdin_waiting_)
+            return;
+        if (!stdin_wait_.is_open()) {
+            carcheck::error_code ec;
+            stdin_wait_.assign(::dup(source_.stdin_fd()), ec);
+            if (ec) { // not pollable (cannot happen for a descriptor poll() said would block)
+                refill(true);
+                return;
+            }
+        }
+        stdin_waiting_ = true;
+        stdin_wait_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const carcheck::error_code& ec) {
+            stdin_waiting_ = false;
+            if (!ec)
+                pump();
+        });
+    }
+
+    /// Starts inputs while there is room, then ends the batch when nothing is left to do.
+    void pump()
+    {
+        while (!stopping_ && in_flight_ < o_.concurrency) {
+            if (ahead_inputs_.empty())
+                refill(false); // standard input is waited for by the event loop, signals included
+            if (ahead_inputs_.empty())
+                break;
+            input in = std::move(ahead_inputs_.front());
+            ahead_inputs_.pop_front();
+            ++taken_;
+            if (ahead_)
+                ahead_->advance(taken_);
+            refill(false);
+            if (!in.error.empty()) {
+                record_error(in.name, in.error, in.message, 0);
+                continue;
+            }
+            start(std::move(in));
+        }
+        more_inputs_ = !ahead_inputs_.empty() || !source_done_;
+        if (in_flight_ == 0 && (stopping_ || (ahead_inputs_.empty() && source_done_)))
+            finished();
+    }
+
+    struct operation {
+        input in;
+        carcheck::diagnostics diag;
+        clock_type::time_point t0 = clock_type::now();
+    };
+
+    void start(input in)
+    {
+        auto op = std::make_shared<operation>();
+        op->in = std::move(in);
+        ++in_flight_;
+        auto done = [this, op](carcheck::error_code ec, carcheck::recognition r) {
+            --in_flight_;
+            sum_.latencies.add(std::chrono::duration<double, std::milli>(clock_type::now() - op->t0).count());
+            completed(op->in, ec, r, op->diag);
+            pump();
+        };
+        if (op->in.is_url)
+            client_->recognize_url(op->in.name, opts_, op->diag, std::move(done));
+        else if (o_.base64)
+            client_->recognize_base64_file(op->in.name, opts_, op->diag, std::move(done));
+        else
+            client_->recognize_file(op->in.name, opts_, op->diag, std::move(done));
     }
 
     void on_signal(const carcheck::error_code& ec, int sig)
@@ -250,6 +391,7 @@ private:
                          sig == SIGINT ? "interrupted" : "terminated");
             std::fflush(stderr);
             signals_.async_wait([this](const carcheck::error_code& e, int s) { on_signal(e, s); });
+            pump();
         } else if (!abandon_) {
             std::fputs("carcheck: abandoning the requests in flight\n", stderr);
             std::fflush(stderr);
@@ -257,8 +399,7 @@ private:
             client_->close();
             signals_.async_wait([this](const carcheck::error_code& e, int s) { on_signal(e, s); });
         } else {
-            out_.flush(); // a third signal: leave at once, with every line reported so far
-            std::_Exit(exit_interrupted);
+            std::_Exit(exit_interrupted); // a third signal: leave at once (every line is written)
         }
     }
 
@@ -270,48 +411,28 @@ private:
             co_await tick_.async_wait(asio::as_tuple(asio::deferred));
             if (done_all_)
                 break;
-            progress_.update(snapshot(client_->scheduling_counters().throttled_time));
+            progress_.update(snapshot(client_->scheduling_counters().throttled_wall_time));
         }
-    }
-
-    asio::awaitable<void> worker()
-    {
-        while (!stopping_ && next_ < todo_.size()) {
-            const input& in = todo_[next_++];
-            if (ahead_)
-                ahead_->advance(next_);
-            if (!in.error.empty()) {
-                record_error(in.name, in.error, in.message, 0);
-                continue;
-            }
-            carcheck::diagnostics diag;
-            const auto t0 = clock_type::now();
-            carcheck::error_code ec;
-            carcheck::recognition r;
-            auto token = asio::as_tuple(asio::deferred);
-            if (in.is_url)
-                std::tie(ec, r) = co_await client_->recognize_url(in.name, opts_, diag, token);
-            else if (o_.base64)
-                std::tie(ec, r) = co_await client_->recognize_base64_file(in.name, opts_, diag, token);
-            else
-                std::tie(ec, r) = co_await client_->recognize_file(in.name, opts_, diag, token);
-            sum_.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-            completed(in, ec, r, diag);
-        }
-        if (--workers_ == 0)
-            finished();
     }
 
     void completed(const input& in, const carcheck::error_code& ec, const carcheck::recognition& r,
                    const carcheck::diagnostics& diag)
     {
         if (!ec) {
+            write_held(); // the service answered: the connection failures before were not an outage
+            sum_.credits_this_run += r.credit_cost;
+            line_start();
+            const bool written = out_.write_success(in.name, r);
+            line_end();
+            if (!written) {
+                ++sum_.not_written;
+                output_failed();
+                return;
+            }
             ++done_;
             ++sum_.succeeded;
             if (r.results.empty())
                 ++sum_.without_plate;
-            out_.write_success(in.name, r);
-            schedule_flush();
             return;
         }
         if (abandon_ && (ec == carcheck::error::client_closed || ec == asio::error::operation_aborted)) {
@@ -321,58 +442,118 @@ private:
         if (is_auth_error(ec)) {
             // Nothing was processed: no line, so that --resume sends it again later.
             ++sum_.not_processed;
-            if (!auth_failed_) {
-                auth_failed_ = true;
-                progress_.clear();
-                print_error((ec == carcheck::error::invalid_secret_key ? "authentication failed: "
-                                                                       : "no credits left: ") +
-                                diag.describe(ec) + "; stopping (inputs without a line can be resumed)",
-                            key_);
+            if (stop_status_ == 0) {
+                report(std::string(ec == carcheck::error::invalid_secret_key ? "authentication failed: "
+                                                                              : "no credits left: ") +
+                       diag.describe(ec) + "; stopping (inputs without a line can be resumed)");
                 stop(ec == carcheck::error::invalid_secret_key ? "HTTP 401: invalid secret key"
-                                                               : "HTTP 402: monthly credits spent");
+                                                               : "HTTP 402: monthly credits spent",
+                     exit_auth);
             }
             return;
         }
-        record_error(in.name, error_name(ec), diag.describe(ec), diag.http_status);
+        switch (classify(ec)) {
+        case failure_kind::outage:
+            ++sum_.not_processed;
+            unreachable(diag.describe(ec));
+            return;
+        case failure_kind::connection:
+            if (stop_status_ == exit_unreachable) {
+                ++sum_.not_processed;
+                return;
+            }
+            // Held back: if more follow without a reply between, it is an outage and these
+            // inputs get no line (--resume sends them); a reply first, and they get theirs.
+            held_.push_back({in.name, error_name(ec), diag.describe(ec), diag.http_status});
+            if (held_.size() >= o_.max_connection_failures) {
+                unreachable(std::to_string(o_.max_connection_failures) +
+                            " connection failures in a row (--max-connection-failures), the last: " +
+                            diag.describe(ec));
+            }
+            return;
+        case failure_kind::input:
+            write_held();
+            record_error(in.name, error_name(ec), diag.describe(ec), diag.http_status);
+            return;
+        }
+    }
+
+    void unreachable(const std::string& why)
+    {
+        // The connection failures held back were the outage too: no line for them either.
+        sum_.not_processed += held_.size();
+        held_.clear();
+        if (stop_status_ != 0)
+            return;
+        report("service unreachable: " + why + "; stopping (inputs without a line can be resumed)");
+        stop("service unreachable", exit_unreachable);
+    }
+
+    void report(const std::string& text)
+    {
+        progress_.clear();
+        print_error(text, key_);
+        progress_.redraw();
+    }
+
+    struct held_failure {
+        std::string name, code, message;
+        unsigned status;
+    };
+
+    void write_held()
+    {
+        auto held = std::move(held_);
+        held_.clear();
+        for (auto& h : held)
+            record_error(h.name, h.code, h.message, h.status);
     }
 
     void record_error(const std::string& name, const std::string& code, const std::string& message, unsigned status)
     {
+        line_start();
+        const bool written = out_.write_error(name, code, redact(message, key_), status);
+        line_end();
+        if (!written) {
+            ++sum_.not_written;
+            output_failed();
+            return;
+        }
         ++done_;
         ++failed_;
         ++sum_.failures[code];
-        out_.write_error(name, code, redact(message, key_), status);
-        schedule_flush();
     }
 
-    /// Lines are flushed once the handlers that are ready now have run: replies completing
-    /// together share one write, and no line waits longer than that.
-    void schedule_flush()
+    // A result line on the terminal that shows the bar: erase the bar first, draw it after.
+    void line_start()
     {
-        if (flush_posted_)
-            return;
-        flush_posted_ = true;
-        asio::post(ioc_, [this] {
-            flush_posted_ = false;
-            out_.flush();
-            check_output();
-        });
-    }
-
-    void check_output()
-    {
-        if (!out_.failure().empty() && !stopping_) {
+        if (share_terminal_)
             progress_.clear();
-            print_error("cannot write the output: " + out_.failure() + "; stopping", key_);
-            stop("output write failed");
-        }
+    }
+    void line_end()
+    {
+        if (share_terminal_)
+            progress_.redraw();
+    }
+
+    void output_failed()
+    {
+        if (stopping_ && stop_reason_is_output_)
+            return;
+        stop_reason_is_output_ = true;
+        report("cannot write the output: " + out_.failure() + "; stopping");
+        stop("output write failed");
     }
 
     void finished()
     {
+        if (done_all_)
+            return;
+        write_held(); // connection failures the batch ended with (no outage): their lines
         done_all_ = true;
         carcheck::error_code ignored;
         signals_.cancel(ignored);
+        stdin_wait_.cancel(ignored);
         tick_.cancel();
         // Idle pooled connections keep timers queued: stop instead of waiting for them.
         ioc_.stop();
@@ -380,7 +561,8 @@ private:
 
     const cli_options& o_;
     const std::string& key_;
-    std::vector<input> todo_;
+    input_source& source_;
+    name_index& seen_;
     output_writer& out_;
     progress_reporter& progress_;
     summary_data& sum_;
@@ -388,14 +570,21 @@ private:
     asio::io_context ioc_{1};
     asio::signal_set signals_;
     asio::steady_timer tick_;
+    asio::posix::stream_descriptor stdin_wait_;
+    const bool share_terminal_;
     std::unique_ptr<carcheck::client> client_;
     std::unique_ptr<read_ahead> ahead_;
     carcheck::recognize_options opts_;
     clock_type::time_point started_;
 
-    std::size_t next_ = 0, workers_ = 0, done_ = 0, failed_ = 0;
-    bool stopping_ = false, interrupted_ = false, abandon_ = false, auth_failed_ = false, done_all_ = false;
-    bool flush_posted_ = false;
+    std::deque<input> ahead_inputs_;
+    std::vector<held_failure> held_;
+    std::size_t window_ = 0, lookahead_ = 1;
+    std::size_t taken_ = 0, total_ = 0, in_flight_ = 0, done_ = 0, failed_ = 0;
+    int stop_status_ = 0;
+    bool source_done_ = false, stdin_waiting_ = false, more_inputs_ = false;
+    bool stopping_ = false, interrupted_ = false, abandon_ = false, done_all_ = false;
+    bool stop_reason_is_output_ = false;
 };
 
 } // namespace
@@ -404,35 +593,55 @@ int run_recognize(const cli_options& o, const std::string& key)
 {
     // (SIGINT during discovery, before the batch installs its handler, just ends the
     // program: nothing has been written yet.)
-    const existing_output existing = o.output.empty() ? existing_output{}
-                                                      : read_existing_output(o.output, o.format, o.resume);
-    std::vector<input> inputs = discover_inputs(o.inputs, {.extensions = o.extensions, .urls = o.urls}, std::cin);
+    // A reader that goes away (`| head`) is a failed write reported like any other, with
+    // the summary, instead of a silent death by SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
+    name_index seen;
+    const existing_output existing =
+        o.output.empty() ? existing_output{} : read_existing_output(o.output, o.resume ? &seen : nullptr);
+    output_format format = o.format;
+    if (existing.format) {
+        // Appending to a file: its lines decide the format; never mix two in one file.
+        if (o.format_given && *existing.format != o.format)
+            throw usage_error("the output file '" + o.output + "' holds " +
+                              (*existing.format == output_format::csv ? "CSV" : "JSON Lines") + ", not " +
+                              (o.format == output_format::csv ? "CSV" : "JSON Lines") +
+                              "; drop --format to continue it, or choose another --output");
+        format = *existing.format;
+    }
+    const discovery_options discovery{.extensions = o.extensions, .urls = o.urls};
+    input_source source(o.inputs, discovery, STDIN_FILENO);
+
+    // The first input is looked for before anything is written: none at all is a usage error.
+    {
+        input first;
+        if (source.next(first) == input_source::status::end)
+            throw usage_error("no input found (folders are searched for the extensions " + [&] {
+                std::string l;
+                for (const auto& e : o.extensions)
+                    l += (l.empty() ? "" : ",") + e;
+                return l;
+            }() + ")");
+        source.put_back(std::move(first));
+    }
 
     summary_data summary;
-    summary.inputs = inputs.size();
-    std::vector<input> todo;
-    todo.reserve(inputs.size());
-    for (auto& in : inputs) {
-        if (o.resume && existing.inputs.count(in.name))
-            ++summary.skipped;
-        else
-            todo.push_back(std::move(in));
-    }
-    if (summary.inputs == 0)
-        throw usage_error("no input found (folders are searched for the extensions " + [&] {
-            std::string l;
-            for (const auto& e : o.extensions)
-                l += (l.empty() ? "" : ",") + e;
-            return l;
-        }() + ")");
-
-    auto out = open_output(o.output, o.format, existing);
+    auto out = open_output(o.output, format, existing);
     progress_reporter progress(stderr, progress_reporter::choose(o.quiet, STDERR_FILENO));
-    batch b(o, key, std::move(todo), *out, progress, summary);
-    const int status = b.run();
-    out.reset(); // flush and close before the summary
+    int status;
+    {
+        batch b(o, key, source, seen, *out, progress, summary);
+        status = b.run();
+    }
+    summary.skipped_entries = source.skipped();
+    if (!out->close() && summary.not_written == 0) {
+        // Only the close failed (an NFS write-back error, say): the lines may not have reached the file.
+        print_error("cannot write the output: " + out->failure(), key);
+    }
+    if (!out->failure().empty() && status == exit_ok)
+        status = exit_failures;
     if (!o.quiet)
-        std::fputs(format_summary(std::move(summary)).c_str(), stderr);
+        std::fputs(format_summary(summary).c_str(), stderr);
     return status;
 }
 
@@ -452,7 +661,9 @@ int run_config(const cli_options& o, const std::string& key)
             status = exit_ok;
         } else {
             print_error("config failed: " + diag.describe(ec), key);
-            status = is_auth_error(ec) ? exit_auth : exit_failures;
+            status = is_auth_error(ec) ? exit_auth
+                     : classify(ec) == failure_kind::outage ? exit_unreachable
+                                                            : exit_failures;
         }
         ioc.stop();
     });

@@ -157,6 +157,7 @@ private:
     bool started_ = false;
     sched_time last_{};
     bool rate_blocked_ = false;
+    bool cap_blocked_ = false; // requests_per_second has no token left (at the last settle)
     scheduler_counters c_{};
 };
 

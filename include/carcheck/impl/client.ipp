@@ -90,10 +90,14 @@ CARCHECK_DECL std::string client_impl::target(std::string_view path, const recog
 {
     std::string t = ep_.base_path;
     t += path;
-    t += "?secret_key=";
-    t += query_encode(opts_.secret_key);
+    // Only GET /config is sent without a key (the operations that need one refuse an empty key).
+    const bool with_key = !opts_.secret_key.empty();
+    if (with_key) {
+        t += "?secret_key=";
+        t += query_encode(opts_.secret_key);
+    }
     if (opts) {
-        t += "&country=";
+        t += with_key ? "&country=" : "?country=";
         t += query_encode(opts->country);
         t += opts->recognize_vehicle ? "&recognize_vehicle=1" : "&recognize_vehicle=0";
         t += opts->return_image ? "&return_image=1" : "&return_image=0";
@@ -273,10 +277,7 @@ CARCHECK_DECL void client::start_get_config(diagnostics* diag, config_handler h)
         impl_, diag, std::move(h),
         [](std::shared_ptr<detail::client_impl> impl, std::shared_ptr<detail::op_state> st,
            diagnostics* d) -> asio::awaitable<result> {
-            if (impl->options().secret_key.empty()) {
-                d->client_message = "secret_key is empty";
-                co_return result{error::invalid_argument, config{}};
-            }
+            // GET /config takes no parameters (spec): without a key it is sent without one.
             detail::http::request<detail::http::empty_body> req{detail::http::verb::get,
                                                                 impl->target("/config", nullptr, false), 11};
             impl->set_common_fields(req);

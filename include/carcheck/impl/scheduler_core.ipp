@@ -49,6 +49,8 @@ CARCHECK_DECL void scheduler_core::advance(sched_time now)
             delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
         c_.throttled_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_) *
                              static_cast<std::int64_t>(held);
+        if (held || (cap_blocked_ && !ready_.empty()))
+            c_.throttled_wall_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_);
     }
     last_ = now; // a clock stepped back just skips accounting
     if (opts_.requests_per_second && now > bucket_time_) {
@@ -76,6 +78,7 @@ CARCHECK_DECL void scheduler_core::settle(sched_time now)
     update_window(now);
     admit_waiters();
     rate_blocked_ = !rate_gate().open;
+    cap_blocked_ = opts_.requests_per_second && tokens_ < 1.0 - 1e-9;
 }
 
 CARCHECK_DECL void scheduler_core::update_window(sched_time now)
@@ -555,6 +558,8 @@ CARCHECK_DECL scheduler_counters scheduler_core::counters(sched_time now) const
             delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
         c.throttled_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_) *
                             static_cast<std::int64_t>(held);
+        if (held || (cap_blocked_ && !ready_.empty()))
+            c.throttled_wall_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_);
     }
     c.credits_exhausted = exhausted_;
     c.queue_length = ready_.size() + waiting_space_.size() + delayed_.size();
