@@ -41,8 +41,12 @@ std::int64_t epoch_of(sched_time t)
     return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+// Pacing off: these tests are about the window itself (holds, resets, caps, retries), and
+// check each send; pacing, which spreads the sends over the window, has its tests below.
 scheduler_options seeded(scheduler_options o = {}, unsigned max_attempts = 3)
 {
+    o.pace = false;
+    o.seed = 42;
     backoff_options b;
     b.max_attempts = max_attempts;
     b.seed = 42;
@@ -387,15 +391,19 @@ BOOST_AUTO_TEST_CASE(backoff_jitter_stays_within_bounds_and_is_reproducible)
     BOOST_TEST((p.next_delay(ctx).value() == 3s));
 }
 
-BOOST_AUTO_TEST_CASE(rate_limited_storm_without_reset_is_bounded_and_backs_off)
+BOOST_AUTO_TEST_CASE(rate_limited_storm_without_reset_is_bounded_by_time_and_backs_off)
 {
-    scheduler_core c{seeded({}, 3)};
+    // 403s are free to repeat: they are retried well past max_attempts (3), for
+    // max_rate_limited_wait, with a growing jittered back-off while no reset is known.
+    scheduler_options o = seeded({}, 3);
+    o.max_rate_limited_wait = 60s;
+    scheduler_core c{o};
     exponential_backoff bounds{backoff_options{}};
     const request_id id = c.open(priority::normal);
     sched_time now = t0;
     std::vector<retry_decision> decisions;
     for (int attempt = 1;; ++attempt) {
-        BOOST_REQUIRE(attempt <= 3);
+        BOOST_REQUIRE(attempt <= 100);
         admit_result r = c.request(now, id);
         if (!sent(r)) {
             BOOST_REQUIRE(queued(r));
@@ -408,16 +416,60 @@ BOOST_AUTO_TEST_CASE(rate_limited_storm_without_reset_is_bounded_and_backs_off)
         if (!d.retry)
             break;
         BOOST_TEST((d.delay <= bounds.ceiling(static_cast<unsigned>(attempt))));
+        BOOST_TEST((now + d.delay - t0 <= 60s));
         // No reset known: every request is held for the back-off, not just this one.
         if (d.delay > 0ns)
             BOOST_TEST((c.reset_time().value() == now + d.delay));
     }
-    BOOST_TEST(decisions.size() == 3u);
+    BOOST_TEST(decisions.size() > 3u);
     BOOST_TEST(decisions.back().ec == code(err::rate_limited));
+    // It gave up because the next wait would have crossed the budget, not before.
+    BOOST_TEST((now - t0 > 60s - bounds.ceiling(100)));
     const auto k = c.counters(now);
-    BOOST_TEST(k.responses_403 == 3u);
-    BOOST_TEST(k.retried_rate_limited == 2u);
-    BOOST_TEST(k.failed >= 1u);
+    BOOST_TEST(k.responses_403 == decisions.size());
+    BOOST_TEST(k.retried_rate_limited == decisions.size() - 1);
+    BOOST_TEST(k.rate_limited_given_up == 1u);
+    BOOST_TEST(k.failed == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(rate_limited_wait_of_zero_fails_the_first_403)
+{
+    scheduler_options o = seeded();
+    o.max_rate_limited_wait = 0ms;
+    scheduler_core c{o};
+    auto [a, r] = submit(c, t0);
+    BOOST_REQUIRE(sent(r));
+    const auto d = c.on_outcome(t0, a, reply(403, 0, epoch_of(t0) + 5, 10, t0));
+    BOOST_TEST(!d.retry);
+    BOOST_TEST(d.ec == code(err::rate_limited));
+}
+
+BOOST_AUTO_TEST_CASE(attempts_bound_connection_failures_not_403s)
+{
+    // Five 403s, then connection failures: max_attempts (3) counts only the latter.
+    scheduler_core c{seeded({}, 3)};
+    const request_id id = c.open(priority::normal);
+    sched_time now = t0;
+    auto attempt = [&](const attempt_outcome& o) {
+        admit_result r = c.request(now, id);
+        if (!sent(r)) {
+            BOOST_REQUIRE(queued(r));
+            now = c.next_wakeup(now).value();
+            BOOST_REQUIRE(drain(c, now) == std::vector<request_id>{id});
+        }
+        return c.on_outcome(now, id, o);
+    };
+    for (int i = 0; i < 5; ++i) {
+        const auto reset = epoch_of(now) + 1;
+        BOOST_TEST(attempt(reply(403, 0, reset, 10, now)).retry);
+    }
+    BOOST_TEST(attempt(transport_failure(false, false)).retry);
+    BOOST_TEST(attempt(transport_failure(false, false)).retry);
+    const auto last = attempt(transport_failure(false, false));
+    BOOST_TEST(!last.retry);
+    BOOST_TEST(last.ec == make_error_code(boost::system::errc::connection_reset));
+    BOOST_TEST(c.counters(now).retried_rate_limited == 5u);
+    BOOST_TEST(c.counters(now).retried_transport == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(rate_limited_with_reset_waits_for_the_reset)
