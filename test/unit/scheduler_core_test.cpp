@@ -395,10 +395,23 @@ BOOST_AUTO_TEST_CASE(first_request_probes_the_limit_alone)
         BOOST_TEST(queued(r)); // a burst before the limit is known could be refused whole
         rest.push_back(id);
     }
-    BOOST_TEST(!c.next_wakeup(t0).has_value()); // waits for the reply
+    // Waits for the reply, or unknown_reset_wait (1 s) for a slow one.
+    BOOST_TEST((c.next_wakeup(t0).value() == t0 + 1s));
+    BOOST_TEST(drain(c, t0 + 5ms).empty());
     // A reply without rate-limit headers: nothing to pace against, everything goes.
     c.on_outcome(t0 + 5ms, a, reply(200));
     BOOST_TEST(drain(c, t0 + 5ms) == rest, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(slow_first_request_holds_the_others_one_second_at_most)
+{
+    scheduler_core c{scheduler_options{}};
+    auto [a, ra] = submit(c, t0);
+    BOOST_REQUIRE(sent(ra));
+    auto [b, rb] = submit(c, t0);
+    BOOST_REQUIRE(queued(rb));
+    BOOST_TEST(drain(c, t0 + 999ms).empty());
+    BOOST_TEST(drain(c, t0 + 1s) == std::vector<request_id>{b}, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(pacing_spreads_the_window_instead_of_a_burst)

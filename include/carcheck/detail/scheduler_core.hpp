@@ -166,6 +166,7 @@ private:
     // Pacing (opts_.pace). The deadline is the server's reset in local time, margin not
     // included; after a reset it is predicted from the window length until a reply tells.
     bool heard_ = false; // a reply arrived: until then one request at a time
+    std::optional<sched_time> probe_sent_; // when the first request went
     std::optional<sched_time> pace_deadline_;
     std::optional<sched_time> pace_start_; // random start of the current window
     std::optional<std::chrono::nanoseconds> window_len_; // longest time to a reset seen

@@ -217,8 +217,10 @@ CARCHECK_DECL scheduler_core::gate scheduler_core::pace_gate() const
 {
     if (!opts_.pace)
         return {};
-    if (!heard_ && in_flight_ > 0)
-        return {false, std::nullopt}; // the first reply tells the limit: one at a time until then
+    // The first reply tells the limit: one request at a time until then, but a slow first
+    // request (a large upload) holds the others no longer than unknown_reset_wait.
+    if (!heard_ && in_flight_ > 0 && probe_sent_ && last_ < *probe_sent_ + opts_.unknown_reset_wait)
+        return {false, *probe_sent_ + opts_.unknown_reset_wait};
     if (!budget_ || !pace_deadline_ || !limit_)
         return {}; // no window known: nothing to pace against
     if (pace_start_ && last_ < *pace_start_)
@@ -339,6 +341,8 @@ CARCHECK_DECL void scheduler_core::send(request_id, record& r)
         tokens_ -= 1.0;
     if (opts_.pace && pace_deadline_)
         pace_tokens_ -= 1.0;
+    if (!probe_sent_)
+        probe_sent_ = last_;
 }
 
 CARCHECK_DECL void scheduler_core::unqueue(request_id id, record& r)
