@@ -3,6 +3,8 @@
 #
 #   bash benchmark/run.sh            # full run (~7-9 minutes on 2 cores, build excluded)
 #   bash benchmark/run.sh --quick    # smoke run (~1 minute): every program once, tiny loads
+#   bash benchmark/run.sh --only replicas   # just section 8 (~1.5 minutes): 1..16 processes on
+#                                    # one rate-limited key; rewrites only its RESULTS.md section
 #
 # Installs what is missing (Debian packages), builds the benchmark programs in the release
 # preset (and the command-line tool), starts nginx (TLS + plain, one worker pinned to core 0)
@@ -15,12 +17,13 @@
 #              CARCHECK_BENCH_JOBS build jobs (default 2).
 set -euo pipefail
 
-quick=0
+quick=0 only=""
 case "${1:-}" in
   --quick) quick=1 ;;
+  --only) only=${2:-}; [[ $only == replicas ]] || { echo "usage: bash benchmark/run.sh --only replicas" >&2; exit 2; } ;;
   "") ;;
-  -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-  *) echo "usage: bash benchmark/run.sh [--quick]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+  *) echo "usage: bash benchmark/run.sh [--quick | --only replicas]" >&2; exit 2 ;;
 esac
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,6 +55,21 @@ if ((${#need[@]})); then
     need=("${need[@]/nginx-light/nginx}")
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null
   fi
+fi
+
+# Section 8 alone: the CLI and the mock are all it needs.
+replicas_section() {
+  log "8. replicas: 1, 2, 4, 8, 16 carcheck processes on one key of 40 requests per 2 s"
+  "${harness[@]}" replicas --cli "$build_dir/tools/cli/carcheck" --mock "$build_dir/tools/mock_server/carcheck-mock" \
+    --out "$bench_dir" --procs 1,2,4,8,16 --limit 40 --window 2 --images-total 240 --concurrency 16
+}
+if [[ $only == replicas ]]; then
+  log "building the command-line tool and the mock (release preset) in $build_dir"
+  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
+  replicas_section
+  log "done: $bench_dir/RESULTS.md (section Replicas), $bench_dir/replicas.json"
+  exit 0
 fi
 
 # --- 2. Build --------------------------------------------------------------------------------
@@ -306,6 +324,8 @@ else
   log "7b. skipped: dropping the page cache needs root"
 fi
 rm -f "$work/batch-out.jsonl"
+
+replicas_section
 
 # --- 6. Report -------------------------------------------------------------------------------
 log "writing the report"
