@@ -880,7 +880,7 @@ def replicas_once(a, procs, work):
             "wall_s": wall, "ideal_s": images / allowed_rate, "share": ok / (wall * allowed_rate),
             "requests": requests, "r403": statuses.get("403", 0),
             "r403_per_request": statuses.get("403", 0) / requests if requests else 0.0,
-            "cmd": shlex.join(cmds[0]).replace(key, "KEY")}
+            "cmd": shlex.join(cmds[0]).replace(key, "KEY").replace(work, "WORK")}
 
 
 def render_replicas(data, plots_dir):
@@ -893,7 +893,7 @@ def render_replicas(data, plots_dir):
               f"{data['window']}`); {data['date']}. Share = images done / (wall time × allowed rate), "
               "wall time from the start of the first process to the end of the last (process start-up "
               "included; a run that starts mid-window gets that window's requests as a bonus, so a "
-              "share can pass 100 %). 403s counted by the mock.\n")
+              f"share can pass 100 %). 403s counted by the mock. Binaries: `{data.get('binaries', '')}`.\n")
     md.append("| processes | images | ok | failed | wall s | ideal s | share of allowed rate | requests | 403 | 403 / request |")
     md.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
@@ -912,6 +912,7 @@ set output '{png}'
 set title 'Processes sharing one key ({data['limit']} requests / {data['window']} s)'
 set xlabel 'processes'
 set logscale x 2
+set xrange [0.8:20]
 set xtics (1,2,4,8,16)
 set ylabel 'share of the allowed rate (%)'
 set y2label '403s per request (%)'
@@ -940,6 +941,10 @@ def replicas_section(out_dir):
 
 
 def cmd_replicas(a):
+    if a.render_only: # the section and plot again from replicas.json, nothing measured
+        data = json.load(open(os.path.join(a.out, "replicas.json")))
+        write_replicas_section(a.out, data)
+        return
     work = tempfile.mkdtemp(prefix="carcheck-replicas.")
     try:
         runs = []
@@ -952,12 +957,18 @@ def cmd_replicas(a):
         shutil.rmtree(work, ignore_errors=True)
     data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "limit": a.limit, "window": a.window, "images_total": a.images_total,
-            "concurrency": a.concurrency, "runs": runs}
+            "concurrency": a.concurrency, "binaries": os.path.dirname(os.path.dirname(os.path.dirname(a.cli))),
+            "runs": runs}
     with open(os.path.join(a.out, "replicas.json"), "w") as f:
         json.dump(data, f, indent=1)
-    os.makedirs(os.path.join(a.out, "plots"), exist_ok=True)
-    section = "\n".join(render_replicas(data, os.path.join(a.out, "plots")))
-    results = os.path.join(a.out, "RESULTS.md")
+    write_replicas_section(a.out, data)
+
+
+def write_replicas_section(out_dir, data):
+    """Writes the section into RESULTS.md: in place of the last one, else before the command lines."""
+    os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+    section = "\n".join(render_replicas(data, os.path.join(out_dir, "plots")))
+    results = os.path.join(out_dir, "RESULTS.md")
     text = open(results).read() if os.path.exists(results) else ""
     if REPLICAS_BEGIN in text and REPLICAS_END in text:
         head, rest = text.split(REPLICAS_BEGIN, 1)
@@ -1025,6 +1036,7 @@ def main():
     s.add_argument("--window", type=int, default=2)
     s.add_argument("--images-total", type=int, default=240)
     s.add_argument("--concurrency", type=int, default=16)
+    s.add_argument("--render-only", action="store_true", help="rewrite the section from DIR/replicas.json")
     s.set_defaults(f=cmd_replicas)
     a = p.parse_args()
     a.f(a)
