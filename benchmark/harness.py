@@ -13,6 +13,10 @@
                                                Lines to OUT (the CLI), checked and summarised instead
   harness.py report --raw F --machine M --out DIR --quick 0|1
                                                results.json, RESULTS.md and plots/*.png
+  harness.py replicas --cli C --mock M --out DIR [--procs 1,2,4,8,16]
+                                               N carcheck processes on one rate-limited mock key:
+                                               DIR/replicas.json, plots/replicas.png and the
+                                               "Replicas" section of DIR/RESULTS.md
 """
 import argparse
 import datetime
@@ -574,7 +578,7 @@ plot {lines}
 """):
                     plot_files.append((f"Large uploads: {ylabel} vs file size", f"plots/{fname}"))
 
-    # 8. compile time of a user's file
+    # 9. compile time of a user's file
     comp_clients = [("boost_only", "Asio + Asio SSL + Boost.JSON only (the reference)"),
                     ("quick_start_compiled", "quick start, compiled library (`carcheck::carcheck`)"),
                     ("quick_start_header_only", "quick start, header-only (`carcheck::header_only`)")]
@@ -800,7 +804,7 @@ plot {lines}
               f"time without (medians over {cr_['wall_s']['n']} runs).\n")
 
     if ref:
-        w("## 8. Compile time of a user's file\n")
+        w("## 9. Compile time of a user's file\n")
         w("`g++ -std=c++20 -O2 -c`, one job on the client core; the quick start is `examples/quick_start.cpp` "
           "(which includes `<carcheck/carcheck.hpp>`). min / median / max:\n")
         w("| file | wall time (s) | peak compiler memory (MiB) | time / reference |")
@@ -816,6 +820,9 @@ plot {lines}
         for title, path in plot_files:
             w(f"![{title}]({path})\n")
 
+    for line in replicas_section(out_dir): # measured by `run.sh --only replicas`
+        w(line)
+    w("")
     w("## Command lines\n")
     w("One of each kind (the secret key is a dummy; every URL is 127.0.0.1):\n")
     w("```")
@@ -837,6 +844,170 @@ plot {lines}
         f.write("\n".join(md) + "\n")
     met = sum(1 for t in targets if t["met"])
     print(f"report: {met} of {len(targets)} targets met; {len(failed)} failed runs", file=sys.stderr)
+
+
+# --- replicas: several carcheck processes sharing one key's rate window --------------------
+REPLICAS_BEGIN = "<!-- replicas:begin -->"
+REPLICAS_END = "<!-- replicas:end -->"
+
+
+def replicas_once(a, procs, work):
+    """One run: `procs` CLI processes, images_total / procs images each, one mock key."""
+    key = f"replicas-{procs}-key"
+    log_path = os.path.join(work, f"mock-{procs}.log")
+    mock_log = open(log_path, "w")
+    mock = subprocess.Popen([a.mock, "--http-port", "0", "--no-https", "--bind", "127.0.0.1",
+                             "--key", f"{key}:100000000:{a.limit}:{a.window}"],
+                            stdout=subprocess.PIPE, stderr=mock_log, text=True)
+    try:
+        line = mock.stdout.readline()
+        m = re.search(r"http=(\d+)", line)
+        if not m:
+            raise RuntimeError(f"carcheck-mock did not start: {line!r}")
+        endpoint = f"http://127.0.0.1:{m.group(1)}/v3"
+        each = a.images_total // procs
+        cmds, outs = [], []
+        for r in range(procs):
+            folder = os.path.join(work, f"p{procs}-r{r}")
+            os.makedirs(folder, exist_ok=True)
+            for i in range(each):
+                with open(os.path.join(folder, f"R{r}N{i}.jpg"), "wb") as f:
+                    f.write(jpeg_like(2048, r * 100000 + i, plate=f"R{r}N{i}"))
+            out = os.path.join(work, f"p{procs}-r{r}.jsonl")
+            outs.append(out)
+            cmds.append([a.cli, "recognize", "--endpoint", endpoint, "--concurrency", str(a.concurrency),
+                         "--quiet", "--output", out, folder])
+        env = dict(os.environ, CARCHECK_SECRET_KEY=key)
+        env.pop("CARCHECK_ENDPOINT", None)
+        start = time.monotonic()
+        children = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    for c in cmds]
+        codes = [c.wait(timeout=600) for c in children]
+        wall = time.monotonic() - start
+        ok = failed = 0
+        for out in outs:
+            for l in open(out):
+                if l.strip():
+                    if json.loads(l).get("ok"):
+                        ok += 1
+                    else:
+                        failed += 1
+    finally:
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(timeout=30)
+        mock_log.close()
+    statuses = {}
+    for l in open(log_path):
+        m = re.search(r" (\d{3}) fault=", l)
+        if m and "/recognize" in l:
+            statuses[m.group(1)] = statuses.get(m.group(1), 0) + 1
+    requests = sum(statuses.values())
+    images = each * procs
+    allowed_rate = a.limit / a.window
+    return {"procs": procs, "images": images, "ok": ok, "failed": failed, "exit_codes": codes,
+            "wall_s": wall, "ideal_s": images / allowed_rate, "share": ok / (wall * allowed_rate),
+            "requests": requests, "r403": statuses.get("403", 0),
+            "r403_per_request": statuses.get("403", 0) / requests if requests else 0.0,
+            "cmd": shlex.join(cmds[0]).replace(key, "KEY").replace(work, "WORK")}
+
+
+def render_replicas(data, plots_dir):
+    """The RESULTS.md section (between markers) and its plot."""
+    runs = data["runs"]
+    md = [REPLICAS_BEGIN, "## Replicas: several processes on one key\n"]
+    md.append(f"`carcheck recognize --concurrency {data['concurrency']}` processes started together, "
+              f"{data['images_total']} images split between them, on one carcheck-mock key allowed "
+              f"{data['limit']} requests per {data['window']} s (`--key NAME:100000000:{data['limit']}:"
+              f"{data['window']}`); {data['date']}. Share = images done / (wall time × allowed rate), "
+              "wall time from the start of the first process to the end of the last (process start-up "
+              "included; a run that starts mid-window gets that window's requests as a bonus, so a "
+              f"share can pass 100 %). 403s counted by the mock. Binaries: `{data.get('binaries', '')}`.\n")
+    md.append("| processes | images | ok | failed | wall s | ideal s | share of allowed rate | requests | 403 | 403 / request |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        md.append(f"| {r['procs']} | {r['images']} | {r['ok']} | {r['failed']} | {r['wall_s']:.2f} | "
+                  f"{r['ideal_s']:.1f} | {100 * r['share']:.1f} % | {r['requests']} | {r['r403']} | "
+                  f"{100 * r['r403_per_request']:.2f} % |")
+    md.append("")
+    png = os.path.join(plots_dir, "replicas.png")
+    with tempfile.TemporaryDirectory() as td:
+        with open(os.path.join(td, "r.dat"), "w") as f:
+            for r in runs:
+                f.write(f"{r['procs']} {100 * r['share']:.2f} {100 * r['r403_per_request']:.3f}\n")
+        if gnuplot(f"""
+set terminal pngcairo size 800,450
+set output '{png}'
+set title 'Processes sharing one key ({data['limit']} requests / {data['window']} s)'
+set xlabel 'processes'
+set logscale x 2
+set xrange [0.8:20]
+set xtics (1,2,4,8,16)
+set ylabel 'share of the allowed rate (%)'
+set y2label '403s per request (%)'
+set yrange [0:120]
+set y2range [0:20]
+set ytics nomirror
+set y2tics
+set key bottom left
+set grid
+plot '{td}/r.dat' using 1:2 with linespoints lw 2 pt 7 title 'share of allowed rate' axes x1y1, \\
+     '{td}/r.dat' using 1:3 with linespoints lw 2 pt 5 title '403s per request' axes x1y2
+"""):
+            md.append("![Processes on one key](plots/replicas.png)\n")
+    md.append("```")
+    md.append(runs[0]["cmd"] if runs else "")
+    md.append("```")
+    md.append(REPLICAS_END)
+    return md
+
+
+def replicas_section(out_dir):
+    path = os.path.join(out_dir, "replicas.json")
+    if not os.path.exists(path):
+        return []
+    return render_replicas(json.load(open(path)), os.path.join(out_dir, "plots"))
+
+
+def cmd_replicas(a):
+    if a.render_only: # the section and plot again from replicas.json, nothing measured
+        data = json.load(open(os.path.join(a.out, "replicas.json")))
+        write_replicas_section(a.out, data)
+        return
+    work = tempfile.mkdtemp(prefix="carcheck-replicas.")
+    try:
+        runs = []
+        for n in [int(x) for x in a.procs.split(",")]:
+            r = replicas_once(a, n, work)
+            print(f"replicas: {n} processes: {r['ok']}/{r['images']} ok in {r['wall_s']:.2f} s "
+                  f"(ideal {r['ideal_s']:.1f} s), {r['r403']} 403 of {r['requests']} requests", file=sys.stderr)
+            runs.append(r)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "limit": a.limit, "window": a.window, "images_total": a.images_total,
+            "concurrency": a.concurrency, "binaries": os.path.dirname(os.path.dirname(os.path.dirname(a.cli))),
+            "runs": runs}
+    with open(os.path.join(a.out, "replicas.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    write_replicas_section(a.out, data)
+
+
+def write_replicas_section(out_dir, data):
+    """Writes the section into RESULTS.md: in place of the last one, else before the command lines."""
+    os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+    section = "\n".join(render_replicas(data, os.path.join(out_dir, "plots")))
+    results = os.path.join(out_dir, "RESULTS.md")
+    text = open(results).read() if os.path.exists(results) else ""
+    if REPLICAS_BEGIN in text and REPLICAS_END in text:
+        head, rest = text.split(REPLICAS_BEGIN, 1)
+        text = head + section + rest.split(REPLICAS_END, 1)[1]
+    elif "## Command lines" in text:
+        head, rest = text.split("## Command lines", 1)
+        text = head + section + "\n\n## Command lines" + rest
+    else:
+        text += "\n" + section + "\n"
+    with open(results, "w") as f:
+        f.write(text)
 
 
 def main():
@@ -884,6 +1055,17 @@ def main():
     s.add_argument("--out", required=True)
     s.add_argument("--quick", type=int, default=0)
     s.set_defaults(f=cmd_report)
+    s = sub.add_parser("replicas")
+    s.add_argument("--cli", required=True)
+    s.add_argument("--mock", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--procs", default="1,2,4,8,16")
+    s.add_argument("--limit", type=int, default=40)
+    s.add_argument("--window", type=int, default=2)
+    s.add_argument("--images-total", type=int, default=240)
+    s.add_argument("--concurrency", type=int, default=16)
+    s.add_argument("--render-only", action="store_true", help="rewrite the section from DIR/replicas.json")
+    s.set_defaults(f=cmd_replicas)
     a = p.parse_args()
     a.f(a)
 

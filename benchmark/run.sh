@@ -5,6 +5,8 @@
 #   bash benchmark/run.sh --quick    # smoke run (~1 minute): every program once, tiny loads
 #   bash benchmark/run.sh --cli-memory   # section 7c only: the CLI's peak RSS for 10 k / 100 k /
 #                                        # 1 M inputs and its 10,000-image batch rate (~2 minutes)
+#   bash benchmark/run.sh --only replicas   # just section 8 (~1.5 minutes): 1..16 processes on
+#                                    # one rate-limited key; rewrites only its RESULTS.md section
 #
 # Installs what is missing (Debian packages), builds the benchmark programs in the release
 # preset (and the command-line tool), starts nginx (TLS + plain, one worker pinned to core 0)
@@ -17,13 +19,14 @@
 #              CARCHECK_BENCH_JOBS build jobs (default 2).
 set -euo pipefail
 
-quick=0 cli_memory_only=0
+quick=0 cli_memory_only=0 only=""
 case "${1:-}" in
   --quick) quick=1 ;;
   --cli-memory) cli_memory_only=1 ;;
+  --only) only=${2:-}; [[ $only == replicas ]] || { echo "usage: bash benchmark/run.sh --only replicas" >&2; exit 2; } ;;
   "") ;;
-  -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas]" >&2; exit 2 ;;
 esac
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,6 +68,21 @@ if ((${#need[@]})); then
     need=("${need[@]/nginx-light/nginx}")
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null
   fi
+fi
+
+# Section 8 alone: the CLI and the mock are all it needs.
+replicas_section() {
+  log "8. replicas: 1, 2, 4, 8, 16 carcheck processes on one key of 40 requests per 2 s"
+  "${harness[@]}" replicas --cli "$build_dir/tools/cli/carcheck" --mock "$build_dir/tools/mock_server/carcheck-mock" \
+    --out "$bench_dir" --procs 1,2,4,8,16 --limit 40 --window 2 --images-total 240 --concurrency 16
+}
+if [[ $only == replicas ]]; then
+  log "building the command-line tool and the mock (release preset) in $build_dir"
+  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
+  replicas_section
+  log "done: $bench_dir/RESULTS.md (section Replicas), $bench_dir/replicas.json"
+  exit 0
 fi
 
 # --- 2. Build --------------------------------------------------------------------------------
@@ -320,10 +338,12 @@ else
 fi
 rm -f "$work/batch-out.jsonl"
 
+replicas_section
+
 # A user's file: how long it takes and how much memory the compiler needs, the quick start
 # against the compiled library (the default carcheck::carcheck) and header-only, next to a file
 # that includes only Asio, Asio SSL and Boost.JSON. Same compiler and flags for all three.
-log "8. compile time of a user's file ($runs runs each, g++ -std=c++20 -O2, one job)"
+log "9. compile time of a user's file ($runs runs each, g++ -std=c++20 -O2, one job)"
 printf '#include <boost/asio.hpp>\n#include <boost/asio/ssl.hpp>\n#include <boost/json.hpp>\nint main() {}\n' \
   >"$work/boost_only.cpp"
 compile_flags=(-std=c++20 -O2 -c -o /dev/null -I"$root/include")

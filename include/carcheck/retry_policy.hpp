@@ -48,6 +48,10 @@ struct retry_context {
     retry_reason reason = retry_reason::transport;
     /// Attempts made so far, including the one that just failed (>= 1).
     unsigned attempts = 1;
+    /// Of `attempts`, those refused with a 403. Attempt limits should count only the others
+    /// (attempts - refused): the scheduler bounds 403 retries by time
+    /// (scheduler_options::max_rate_limited_wait).
+    unsigned refused = 0;
     /// For rate_limited with a known X-Ratelimit-Reset: how long until the window resets,
     /// in local time with the clock offset and safety margin applied (>= 0).
     std::optional<std::chrono::nanoseconds> until_reset;
@@ -69,7 +73,9 @@ public:
 
 /// Settings of exponential_backoff.
 struct backoff_options {
-    /// Total attempts of one request, the first one included (so 3 = up to 2 retries).
+    /// Attempts of one request that were not refused with a 403, the first one included
+    /// (so 3 = up to 2 retries after connection failures). 403s are retried for as long as
+    /// scheduler_options::max_rate_limited_wait allows, whatever this says.
     unsigned max_attempts = 3;
     /// Upper bound of the first retry's delay; doubles with every further attempt.
     std::chrono::milliseconds base{100};
@@ -79,10 +85,11 @@ struct backoff_options {
     std::optional<std::uint64_t> seed;
 };
 
-/// The default policy: bounded attempts; a 403 with a known reset waits exactly until the
-/// reset (however long, the scheduler caps it with scheduler_options::max_reset_wait);
-/// everything else waits a "full jitter" delay, uniform in [0, min(cap, base * 2^(n-1))]
-/// after the n-th failed attempt, so that many clients do not retry in lock-step.
+/// The default policy: bounded attempts after connection failures; a 403 is always retried
+/// (the scheduler bounds that by time), with a known reset exactly at the reset (however
+/// long, the scheduler caps it with scheduler_options::max_reset_wait); everything else
+/// waits a "full jitter" delay, uniform in [0, min(cap, base * 2^(n-1))] after the n-th
+/// failed attempt of its kind, so that many clients do not retry in lock-step.
 class exponential_backoff final : public retry_policy {
 public:
     CARCHECK_DECL explicit exponential_backoff(backoff_options opts = {});

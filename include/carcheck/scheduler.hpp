@@ -84,9 +84,11 @@ struct initiate_admit {
 
 /// Admission control between client operations and the connection pool: holds requests
 /// while the API's rate-limit window is spent (until its reset, corrected for clock skew),
-/// applies optional client-side caps, orders waiting requests by priority then FIFO,
-/// decides retries (403, transport failures the server cannot have processed) and stops
-/// everything on a 402 until reset_credits_exhausted().
+/// paces the rest of the window to this client's share of it (other replicas on the same
+/// key show in X-Ratelimit-Remaining; scheduler_options::pace), applies optional
+/// client-side caps, orders waiting requests by priority then FIFO, decides retries (403s
+/// for max_rate_limited_wait, transport failures the server cannot have processed) and
+/// stops everything on a 402 until reset_credits_exhausted().
 ///
 /// Threading: runs on the one executor given at construction (make it a strand if the
 /// io_context has several threads). Every member, every ticket operation (including its

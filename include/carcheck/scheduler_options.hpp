@@ -46,6 +46,25 @@ struct scheduler_options {
     /// 403 whose reset already passed locally): wait for the replies in flight to bring one,
     /// or this long when none are in flight.
     std::chrono::milliseconds unknown_reset_wait{1'000};
+    /// Spread what is left of the rate-limit window over the time left in it, instead of
+    /// spending it at once. The window belongs to the key, so other processes may spend it
+    /// too: this client paces to its own share, estimated from how much faster
+    /// X-Ratelimit-Remaining falls than its own requests explain. Until the first reply
+    /// tells the limit, one request is sent at a time. Off: send as long as the window has
+    /// room (a single client alone gets the same rate either way).
+    bool pace = true;
+    /// With pacing: after a window resets, the first request waits a random time up to
+    /// this fraction of the window (0..1), so that replicas do not all start together.
+    double reset_jitter = 0.05;
+    /// With pacing: requests that may go back to back ahead of the even spread, as a
+    /// fraction of this client's share of the window (at least 1 request).
+    double pace_burst = 0.05;
+    /// A 403 costs nothing (never processed, never charged), so a refused request is retried
+    /// for as long as this allows, counted from its first 403, whatever retry->max_attempts
+    /// says (attempts bound connection failures only). 0: a 403 fails the request at once.
+    std::chrono::milliseconds max_rate_limited_wait{300'000};
+    /// Seed of the reset jitter; from std::random_device when empty (tests pin it).
+    std::optional<std::uint64_t> seed;
 };
 
 /// Counters a service can export. Times are sums over requests.
@@ -73,6 +92,9 @@ struct scheduler_counters {
     std::size_t in_flight = 0;             ///< admitted and not yet reported
     std::optional<std::int64_t> rate_limit;         ///< last X-RateLimit-Limit
     std::optional<std::int64_t> rate_remaining;     ///< estimate for this window, in flight deducted
+    /// With pacing: this client's estimated share of the key's window (1 = nobody else seen).
+    double rate_share = 1.0;
+    std::uint64_t rate_limited_given_up = 0; ///< of `failed`: 403s past max_rate_limited_wait
 };
 
 } // namespace carcheck

@@ -328,6 +328,7 @@ BOOST_AUTO_TEST_CASE(error_statuses_reach_the_caller)
         carcheck::backoff_options once;
         once.max_attempts = 1;
         no_retry.scheduling.retry = std::make_shared<carcheck::exponential_backoff>(once);
+        no_retry.scheduling.max_rate_limited_wait = std::chrono::milliseconds{0}; // 403s are retried for a time
         carcheck::client c2(f.ioc.get_executor(), no_retry);
         carcheck::diagnostics diag;
         auto [ec, r] = f.run(c2.recognize_file(path, opts, diag, asio::as_tuple(asio::deferred)));

@@ -41,8 +41,12 @@ std::int64_t epoch_of(sched_time t)
     return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+// Pacing off: these tests are about the window itself (holds, resets, caps, retries), and
+// check each send; pacing, which spreads the sends over the window, has its tests below.
 scheduler_options seeded(scheduler_options o = {}, unsigned max_attempts = 3)
 {
+    o.pace = false;
+    o.seed = 42;
     backoff_options b;
     b.max_attempts = max_attempts;
     b.seed = 42;
@@ -343,6 +347,132 @@ BOOST_AUTO_TEST_CASE(new_window_admits_only_limit_until_replies_tell_more)
                boost::test_tools::per_element());
 }
 
+// Pacing: a core on the default options, driven in 1 ms steps through one 2 s window of
+// 40 requests. Each send is answered at once; `others` more requests of the same key are
+// counted by the server for each of ours (other replicas).
+struct paced_run {
+    std::vector<sched_time> sends;
+    double share = 0;
+};
+
+paced_run pace_through_window(std::int64_t others, std::uint64_t seed = 7)
+{
+    scheduler_options o;
+    o.seed = seed;
+    scheduler_core c{o};
+    const std::int64_t limit = 40;
+    const sched_time start = t0; // a window boundary: the window is [t0, t0 + 2 s)
+    const auto reset = epoch_of(t0) + 2;
+    std::int64_t used = 0;
+    std::vector<request_id> ids;
+    for (int i = 0; i < 100; ++i)
+        ids.push_back(c.open(priority::normal));
+    paced_run run;
+    auto answer = [&](sched_time now, request_id id) {
+        run.sends.push_back(now);
+        used = std::min(limit, used + 1 + others);
+        const sched_time date{std::chrono::floor<std::chrono::seconds>(now.time_since_epoch())};
+        c.on_outcome(now, id, reply(200, limit - used, reset, limit, date));
+    };
+    for (auto id : ids)
+        if (sent(c.request(start, id)))
+            answer(start, id);
+    for (sched_time now = start; now < start + 2s; now += 1ms)
+        while (auto e = c.next_event(now)) {
+            BOOST_REQUIRE(!e->ec);
+            answer(now, e->id);
+        }
+    run.share = c.share();
+    return run;
+}
+
+BOOST_AUTO_TEST_CASE(first_request_probes_the_limit_alone)
+{
+    scheduler_core c{scheduler_options{}};
+    auto [a, ra] = submit(c, t0);
+    BOOST_REQUIRE(sent(ra));
+    std::vector<request_id> rest;
+    for (int i = 0; i < 5; ++i) {
+        auto [id, r] = submit(c, t0);
+        BOOST_TEST(queued(r)); // a burst before the limit is known could be refused whole
+        rest.push_back(id);
+    }
+    // Waits for the reply, or unknown_reset_wait (1 s) for a slow one.
+    BOOST_TEST((c.next_wakeup(t0).value() == t0 + 1s));
+    BOOST_TEST(drain(c, t0 + 5ms).empty());
+    // A reply without rate-limit headers: nothing to pace against, everything goes.
+    c.on_outcome(t0 + 5ms, a, reply(200));
+    BOOST_TEST(drain(c, t0 + 5ms) == rest, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(slow_first_request_holds_the_others_one_second_at_most)
+{
+    scheduler_core c{scheduler_options{}};
+    auto [a, ra] = submit(c, t0);
+    BOOST_REQUIRE(sent(ra));
+    auto [b, rb] = submit(c, t0);
+    BOOST_REQUIRE(queued(rb));
+    BOOST_TEST(drain(c, t0 + 999ms).empty());
+    BOOST_TEST(drain(c, t0 + 1s) == std::vector<request_id>{b}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(pacing_spreads_the_window_instead_of_a_burst)
+{
+    const paced_run run = pace_through_window(0);
+    // Alone: the whole window is used, evenly (before pacing all 40 went at once).
+    BOOST_TEST(run.sends.size() == 40u);
+    const auto first_half = std::count_if(run.sends.begin(), run.sends.end(), [](sched_time t) { return t < t0 + 1s; });
+    BOOST_TEST(first_half >= 18);
+    BOOST_TEST(first_half <= 23);
+    std::size_t most_in_100ms = 0;
+    for (auto t : run.sends)
+        most_in_100ms = std::max<std::size_t>(
+            most_in_100ms, static_cast<std::size_t>(std::count_if(run.sends.begin(), run.sends.end(), [&](sched_time u) {
+                return u >= t && u < t + 100ms;
+            })));
+    BOOST_TEST(most_in_100ms <= 4u); // 2 per 100 ms on average, the bucket allows 2 more
+    BOOST_TEST(run.share == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(pacing_learns_the_share_of_others_from_remaining)
+{
+    // Three requests of others for each of ours: the window holds 10 of ours, and they are
+    // spread over it rather than spent while others still need theirs.
+    const paced_run run = pace_through_window(3);
+    BOOST_TEST(run.share == 0.25, boost::test_tools::tolerance(0.01));
+    BOOST_TEST(run.sends.size() == 10u);
+    BOOST_TEST((run.sends.back() - run.sends.front() > 1200ms));
+}
+
+BOOST_AUTO_TEST_CASE(replicas_start_at_random_offsets_after_a_reset)
+{
+    // Two replicas held by a spent window: after the reset each waits a random time within
+    // 5 % of the window (2 s), so they do not start at the same instant.
+    std::vector<sched_time> first;
+    for (std::uint64_t seed : {1u, 2u}) {
+        scheduler_options o;
+        o.seed = seed;
+        scheduler_core c{o};
+        auto [a, ra] = submit(c, t0);
+        BOOST_REQUIRE(sent(ra));
+        c.on_outcome(t0, a, reply(200, 0, epoch_of(t0) + 2, 40, t0));
+        auto [b, rb] = submit(c, t0);
+        BOOST_REQUIRE(queued(rb));
+        const sched_time reset_at = t0 + 2s + 250ms; // margin included
+        sched_time now = t0;
+        while (drain(c, now).empty()) {
+            const auto w = c.next_wakeup(now);
+            BOOST_REQUIRE(w.has_value());
+            BOOST_REQUIRE((*w > now));
+            now = *w;
+        }
+        BOOST_TEST((now >= reset_at));
+        BOOST_TEST((now <= reset_at + 100ms));
+        first.push_back(now);
+    }
+    BOOST_TEST((first[0] != first[1]));
+}
+
 BOOST_AUTO_TEST_CASE(backoff_ceiling_grows_and_is_capped)
 {
     exponential_backoff p{backoff_options{}};
@@ -389,15 +519,19 @@ BOOST_AUTO_TEST_CASE(backoff_jitter_stays_within_bounds_and_is_reproducible)
     BOOST_TEST((p.next_delay(ctx).value() == 3s));
 }
 
-BOOST_AUTO_TEST_CASE(rate_limited_storm_without_reset_is_bounded_and_backs_off)
+BOOST_AUTO_TEST_CASE(rate_limited_storm_without_reset_is_bounded_by_time_and_backs_off)
 {
-    scheduler_core c{seeded({}, 3)};
+    // 403s are free to repeat: they are retried well past max_attempts (3), for
+    // max_rate_limited_wait, with a growing jittered back-off while no reset is known.
+    scheduler_options o = seeded({}, 3);
+    o.max_rate_limited_wait = 60s;
+    scheduler_core c{o};
     exponential_backoff bounds{backoff_options{}};
     const request_id id = c.open(priority::normal);
     sched_time now = t0;
     std::vector<retry_decision> decisions;
     for (int attempt = 1;; ++attempt) {
-        BOOST_REQUIRE(attempt <= 3);
+        BOOST_REQUIRE(attempt <= 100);
         admit_result r = c.request(now, id);
         if (!sent(r)) {
             BOOST_REQUIRE(queued(r));
@@ -410,16 +544,60 @@ BOOST_AUTO_TEST_CASE(rate_limited_storm_without_reset_is_bounded_and_backs_off)
         if (!d.retry)
             break;
         BOOST_TEST((d.delay <= bounds.ceiling(static_cast<unsigned>(attempt))));
+        BOOST_TEST((now + d.delay - t0 <= 60s));
         // No reset known: every request is held for the back-off, not just this one.
         if (d.delay > 0ns)
             BOOST_TEST((c.reset_time().value() == now + d.delay));
     }
-    BOOST_TEST(decisions.size() == 3u);
+    BOOST_TEST(decisions.size() > 3u);
     BOOST_TEST(decisions.back().ec == code(err::rate_limited));
+    // It gave up because the next wait would have crossed the budget, not before.
+    BOOST_TEST((now - t0 > 60s - bounds.ceiling(100)));
     const auto k = c.counters(now);
-    BOOST_TEST(k.responses_403 == 3u);
-    BOOST_TEST(k.retried_rate_limited == 2u);
-    BOOST_TEST(k.failed >= 1u);
+    BOOST_TEST(k.responses_403 == decisions.size());
+    BOOST_TEST(k.retried_rate_limited == decisions.size() - 1);
+    BOOST_TEST(k.rate_limited_given_up == 1u);
+    BOOST_TEST(k.failed == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(rate_limited_wait_of_zero_fails_the_first_403)
+{
+    scheduler_options o = seeded();
+    o.max_rate_limited_wait = 0ms;
+    scheduler_core c{o};
+    auto [a, r] = submit(c, t0);
+    BOOST_REQUIRE(sent(r));
+    const auto d = c.on_outcome(t0, a, reply(403, 0, epoch_of(t0) + 5, 10, t0));
+    BOOST_TEST(!d.retry);
+    BOOST_TEST(d.ec == code(err::rate_limited));
+}
+
+BOOST_AUTO_TEST_CASE(attempts_bound_connection_failures_not_403s)
+{
+    // Five 403s, then connection failures: max_attempts (3) counts only the latter.
+    scheduler_core c{seeded({}, 3)};
+    const request_id id = c.open(priority::normal);
+    sched_time now = t0;
+    auto attempt = [&](const attempt_outcome& o) {
+        admit_result r = c.request(now, id);
+        if (!sent(r)) {
+            BOOST_REQUIRE(queued(r));
+            now = c.next_wakeup(now).value();
+            BOOST_REQUIRE(drain(c, now) == std::vector<request_id>{id});
+        }
+        return c.on_outcome(now, id, o);
+    };
+    for (int i = 0; i < 5; ++i) {
+        const auto reset = epoch_of(now) + 1;
+        BOOST_TEST(attempt(reply(403, 0, reset, 10, now)).retry);
+    }
+    BOOST_TEST(attempt(transport_failure(false, false)).retry);
+    BOOST_TEST(attempt(transport_failure(false, false)).retry);
+    const auto last = attempt(transport_failure(false, false));
+    BOOST_TEST(!last.retry);
+    BOOST_TEST(last.ec == make_error_code(boost::system::errc::connection_reset));
+    BOOST_TEST(c.counters(now).retried_rate_limited == 5u);
+    BOOST_TEST(c.counters(now).retried_transport == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(rate_limited_with_reset_waits_for_the_reset)

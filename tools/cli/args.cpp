@@ -57,8 +57,8 @@ const char* const common_options_help = R"(Connection options:
                           local mock server whose certificate you do not have
   --timeout SECONDS       deadline of one request: writing it and reading the reply (default 60,
                           at most 31536000 = one year)
-  --retries N             retries of a request refused by the rate limit (403) or lost on a
-                          connection before the server could process it (default 2)
+  --retries N             retries of a request lost on a connection before the server could
+                          process it (default 2); 403s are retried for up to 5 minutes
   -h, --help              this help
 )";
 

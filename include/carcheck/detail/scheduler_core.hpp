@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -91,6 +92,8 @@ public:
     std::optional<sched_time> reset_time() const noexcept { return reset_local_; }
     /// Requests that may still be sent in this window; empty when unknown (unlimited).
     std::optional<std::int64_t> budget() const noexcept { return budget_; }
+    /// With pacing: this client's estimated share of the key's window (1 until others show).
+    double share() const noexcept { return share_; }
 
 private:
     enum class where : std::uint8_t { idle, ready, waiting_space, delayed, in_flight };
@@ -98,6 +101,8 @@ private:
         priority prio = priority::normal;
         where state = where::idle;
         unsigned attempts = 0;
+        unsigned refused = 0;                  // attempts answered with a 403
+        std::optional<sched_time> first_refused; // when the first 403 came
         bool held_by_rate_limit = false; // a delayed 403 retry
         bool counted = false;            // in counters().submitted
         std::optional<sched_time> not_before; // set by a retry decision
@@ -114,6 +119,15 @@ private:
     void update_window(sched_time now);
     void admit_waiters();
     gate rate_gate() const;
+    gate pace_gate() const;
+    double pace_rate() const;
+    double pace_capacity() const;
+    void refill_pace(sched_time now);
+    void count_own_reply(const rate_limit_info& info, unsigned status);
+    void learn_window_length(std::chrono::nanoseconds until_reset, std::optional<std::int64_t> step);
+    std::optional<std::chrono::nanoseconds> window_length() const;
+    void start_window(sched_time now, sched_time reset_was);
+    void set_pace_deadline(sched_time now, sched_time reset_local, std::optional<std::int64_t> step);
     gate combined_gate() const;
     const queue_key* candidate() const;
     void send(request_id id, record& r);
@@ -148,6 +162,23 @@ private:
     std::optional<sched_time> reset_local_;
     std::optional<sched_time> stall_until_;
     std::optional<std::chrono::nanoseconds> offset_;
+
+    // Pacing (opts_.pace). The deadline is the server's reset in local time, margin not
+    // included; after a reset it is predicted from the window length until a reply tells.
+    bool heard_ = false; // a reply arrived: until then one request at a time
+    std::optional<sched_time> probe_sent_; // when the first request went
+    std::optional<sched_time> pace_deadline_;
+    std::optional<sched_time> pace_start_; // random start of the current window
+    std::optional<std::chrono::nanoseconds> window_len_; // longest time to a reset seen
+    std::optional<std::int64_t> epoch_step_;              // smallest step between resets seen
+    double pace_tokens_ = 0;
+    sched_time pace_time_{};
+    // This client's requests the server counted, and all it counted, in the current and the
+    // previous window (from Remaining): their ratio is this client's share.
+    std::optional<std::int64_t> share_epoch_;
+    std::int64_t own_now_ = 0, total_now_ = 0, own_before_ = 0, total_before_ = 0;
+    double share_ = 1.0;
+    std::mt19937_64 rng_;
 
     // Token bucket.
     double tokens_ = 0;

@@ -29,12 +29,15 @@ CARCHECK_DECL std::chrono::nanoseconds exponential_backoff::ceiling(unsigned att
 CARCHECK_DECL std::optional<std::chrono::nanoseconds>
 exponential_backoff::next_delay(const retry_context& ctx)
 {
-    if (ctx.attempts >= opts_.max_attempts)
+    const bool refused = ctx.reason == retry_reason::rate_limited;
+    // A 403 is free to repeat: only the attempts that were not refused count.
+    const unsigned counted = ctx.attempts - std::min(ctx.refused, ctx.attempts);
+    if (!refused && counted >= opts_.max_attempts)
         return std::nullopt;
     // The window resets at a known time: sooner is refused again, later wastes the window.
-    if (ctx.reason == retry_reason::rate_limited && ctx.until_reset)
+    if (refused && ctx.until_reset)
         return std::max(*ctx.until_reset, std::chrono::nanoseconds{0});
-    const auto top = ceiling(ctx.attempts);
+    const auto top = ceiling(refused ? std::max(ctx.refused, 1u) : counted);
     std::uniform_int_distribution<std::int64_t> pick(0, top.count());
     return std::chrono::nanoseconds{pick(rng_)};
 }

@@ -6,6 +6,7 @@
 #include <boost/system/errc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace carcheck::detail {
@@ -22,6 +23,13 @@ CARCHECK_DECL scheduler_core::scheduler_core(scheduler_options opts) : opts_(std
     opts_.reset_margin = std::max(opts_.reset_margin, milliseconds{0});
     opts_.max_reset_wait = std::max(opts_.max_reset_wait, milliseconds{0});
     opts_.unknown_reset_wait = std::max(opts_.unknown_reset_wait, milliseconds{0});
+    opts_.max_rate_limited_wait = std::max(opts_.max_rate_limited_wait, milliseconds{0});
+    if (!(opts_.reset_jitter >= 0.0)) // also NaN
+        opts_.reset_jitter = 0.0;
+    opts_.reset_jitter = std::min(opts_.reset_jitter, 1.0);
+    if (!(opts_.pace_burst >= 0.0))
+        opts_.pace_burst = 0.0;
+    rng_.seed(opts_.seed ? *opts_.seed : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
     if (!opts_.retry)
         opts_.retry = std::make_shared<exponential_backoff>();
     tokens_ = opts_.burst;
@@ -43,7 +51,9 @@ CARCHECK_DECL void scheduler_core::advance(sched_time now)
         started_ = true;
         last_ = now;
         bucket_time_ = now;
+        pace_time_ = now;
     }
+    refill_pace(now); // at the rate the state before this input allowed
     if (now > last_) {
         const std::size_t held =
             delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
@@ -86,7 +96,12 @@ CARCHECK_DECL void scheduler_core::update_window(sched_time now)
     // A stepped-back clock must not turn a capped wait into a long one.
     if (reset_local_ && *reset_local_ > now + opts_.max_reset_wait)
         reset_local_ = now + opts_.max_reset_wait;
+    if (pace_deadline_ && *pace_deadline_ > now + opts_.max_reset_wait)
+        pace_deadline_ = now + opts_.max_reset_wait;
+    if (pace_start_ && *pace_start_ > now + opts_.max_reset_wait)
+        pace_start_.reset();
     if (reset_local_ && now >= *reset_local_) {
+        const sched_time was = *reset_local_;
         // New window: it holds `limit` requests, of which those still in flight may take
         // some (the server may count them in the new window). Unknown limit: unlimited
         // until a reply says otherwise.
@@ -97,6 +112,9 @@ CARCHECK_DECL void scheduler_core::update_window(sched_time now)
             budget_ = *limit_ - static_cast<std::int64_t>(in_flight_);
         else
             budget_.reset();
+        start_window(now, was);
+    } else if (!reset_local_ && pace_deadline_ && now >= *pace_deadline_) {
+        start_window(now, *pace_deadline_); // a predicted window ended unobserved
     }
     if (budget_ && *budget_ <= 0 && !reset_local_) {
         // Spent, and no idea when it resets: replies in flight will tell; with none in
@@ -114,6 +132,142 @@ CARCHECK_DECL void scheduler_core::update_window(sched_time now)
     } else {
         stall_until_.reset();
     }
+}
+
+// A new window begins (locally): predict its end, fill the pacing bucket and pick the
+// random start that keeps replicas from all sending at the same instant.
+CARCHECK_DECL void scheduler_core::start_window(sched_time now, sched_time reset_was)
+{
+    pace_start_.reset();
+    const auto len = window_length();
+    if (!opts_.pace || !len || *len <= std::chrono::nanoseconds{0}) {
+        pace_deadline_.reset();
+        return;
+    }
+    const auto step = std::chrono::duration_cast<sched_time::duration>(*len);
+    sched_time next = pace_deadline_ && *pace_deadline_ <= now ? *pace_deadline_ : reset_was - opts_.reset_margin;
+    if (next <= now)
+        next += step * ((now - next) / step + 1); // windows that passed unobserved
+    pace_deadline_ = next;
+    pace_time_ = now;
+    pace_tokens_ = pace_capacity();
+    const double jitter = opts_.reset_jitter * std::chrono::duration<double>(*len).count();
+    if (jitter > 0) {
+        std::uniform_real_distribution<double> pick(0.0, jitter);
+        pace_start_ = reset_was + std::chrono::duration_cast<sched_time::duration>(
+                                      std::chrono::duration<double>(pick(rng_)));
+    }
+}
+
+CARCHECK_DECL std::optional<std::chrono::nanoseconds> scheduler_core::window_length() const
+{
+    if (epoch_step_)
+        return std::chrono::seconds{*epoch_step_};
+    return window_len_;
+}
+
+CARCHECK_DECL void scheduler_core::learn_window_length(std::chrono::nanoseconds until_reset,
+                                                       std::optional<std::int64_t> step)
+{
+    const auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_reset_wait);
+    until_reset = std::min(until_reset, cap);
+    if (until_reset > std::chrono::nanoseconds{0} && (!window_len_ || until_reset > *window_len_))
+        window_len_ = until_reset;
+    // Consecutive windows differ by one window length; a gap by a multiple of it.
+    if (step && *step > 0 && std::chrono::seconds{*step} <= cap && (!epoch_step_ || *step < *epoch_step_))
+        epoch_step_ = step;
+}
+
+// Requests this client may still send in this window at its share, per second of the time
+// left. The share covers the requests in flight, so they are deducted.
+CARCHECK_DECL double scheduler_core::pace_rate() const
+{
+    if (!budget_ || !pace_deadline_)
+        return 0.0;
+    const double in_flight = static_cast<double>(in_flight_);
+    const double server_remaining = static_cast<double>(*budget_) + in_flight;
+    const double mine = share_ * server_remaining - in_flight;
+    if (mine <= 0.0)
+        return 0.0;
+    // Past the predicted end (the margin before the reset is confirmed): what is left may go.
+    const double left = std::max(std::chrono::duration<double>(*pace_deadline_ - pace_time_).count(), 1e-3);
+    return mine / left;
+}
+
+CARCHECK_DECL double scheduler_core::pace_capacity() const
+{
+    const double window = limit_ ? static_cast<double>(*limit_) : 1.0;
+    return std::max(1.0, opts_.pace_burst * share_ * window);
+}
+
+CARCHECK_DECL void scheduler_core::refill_pace(sched_time now)
+{
+    if (!opts_.pace)
+        return;
+    sched_time from = pace_time_;
+    if (pace_start_ && *pace_start_ > from)
+        from = *pace_start_; // nothing accrues before the window's random start
+    if (now > from) {
+        const double rate = pace_rate();
+        if (rate > 0.0)
+            pace_tokens_ = std::min(pace_capacity(),
+                                    pace_tokens_ + rate * std::chrono::duration<double>(now - from).count());
+    }
+    pace_time_ = now; // a clock stepped back just skips the refill
+}
+
+CARCHECK_DECL scheduler_core::gate scheduler_core::pace_gate() const
+{
+    if (!opts_.pace)
+        return {};
+    // The first reply tells the limit: one request at a time until then, but a slow first
+    // request (a large upload) holds the others no longer than unknown_reset_wait.
+    if (!heard_ && in_flight_ > 0 && probe_sent_ && last_ < *probe_sent_ + opts_.unknown_reset_wait)
+        return {false, *probe_sent_ + opts_.unknown_reset_wait};
+    if (!budget_ || !pace_deadline_ || !limit_)
+        return {}; // no window known: nothing to pace against
+    if (pace_start_ && last_ < *pace_start_)
+        return {false, pace_start_};
+    if (pace_tokens_ >= 1.0 - 1e-9)
+        return {};
+    // The window's reset changes everything: wake up for it at the latest.
+    const std::optional<sched_time> reset = reset_local_ ? reset_local_ : pace_deadline_;
+    const double rate = pace_rate();
+    if (rate <= 0.0)
+        return {false, reset}; // this client's share is spent (or in flight)
+    const std::chrono::duration<double> need{(1.0 - pace_tokens_) / rate};
+    sched_time t = pace_time_ + std::chrono::ceil<sched_time::duration>(need);
+    if (reset && *reset > pace_time_)
+        t = std::min(t, *reset);
+    return {false, t};
+}
+
+CARCHECK_DECL void scheduler_core::count_own_reply(const rate_limit_info& info, unsigned status)
+{
+    if (!info.reset_epoch || !info.remaining || !limit_)
+        return;
+    const std::int64_t epoch = *info.reset_epoch;
+    if (share_epoch_ && epoch < *share_epoch_)
+        return; // overtaken by a reply of a later window
+    if (!share_epoch_ || epoch > *share_epoch_) {
+        if (share_epoch_ && total_now_ > 0) {
+            own_before_ = own_now_;
+            total_before_ = total_now_;
+        }
+        own_now_ = total_now_ = 0;
+        share_epoch_ = epoch;
+    }
+    // The server counts what it processed, and refusals that cost a credit check (402).
+    if ((status >= 200 && status < 300) || status == 402)
+        ++own_now_;
+    total_now_ = std::max(total_now_, *limit_ - *info.remaining);
+    const std::int64_t own = own_now_ + own_before_;
+    const std::int64_t total = std::max(total_now_ + total_before_, own);
+    if (total <= 0)
+        return;
+    // Never below one request a window: a client that sends nothing would never learn more.
+    const double floor = 1.0 / static_cast<double>(std::max<std::int64_t>(*limit_, 1));
+    share_ = std::clamp(static_cast<double>(own) / static_cast<double>(total), floor, 1.0);
 }
 
 CARCHECK_DECL void scheduler_core::admit_waiters()
@@ -141,6 +295,16 @@ CARCHECK_DECL scheduler_core::gate scheduler_core::combined_gate() const
     bool open = rate.open;
     bool wait_outcome = !rate.open && !rate.until;
     std::optional<sched_time> until = rate.open ? std::nullopt : rate.until;
+    if (open) { // pacing matters only while the window has room
+        const gate pace = pace_gate();
+        if (!pace.open) {
+            open = false;
+            if (pace.until)
+                until = pace.until;
+            else
+                wait_outcome = true;
+        }
+    }
     if (opts_.max_in_flight && in_flight_ >= *opts_.max_in_flight) {
         open = false;
         wait_outcome = true;
@@ -178,6 +342,10 @@ CARCHECK_DECL void scheduler_core::send(request_id, record& r)
         --*budget_;
     if (opts_.requests_per_second)
         tokens_ -= 1.0;
+    if (opts_.pace && pace_deadline_)
+        pace_tokens_ -= 1.0;
+    if (!probe_sent_)
+        probe_sent_ = last_;
 }
 
 CARCHECK_DECL void scheduler_core::unqueue(request_id id, record& r)
@@ -355,9 +523,12 @@ CARCHECK_DECL void scheduler_core::apply_rate_limit(sched_time now, const rate_l
         if (info.reset_epoch && !(window_epoch_ && *info.reset_epoch < *window_epoch_)) {
             const sched_time local = reset_to_local(now, *info.reset_epoch);
             if (local > now) {
+                const auto step = window_epoch_ ? std::optional<std::int64_t>{*info.reset_epoch - *window_epoch_}
+                                                : std::nullopt;
                 window_epoch_ = *info.reset_epoch;
                 window_over_ = false;
                 reset_local_ = local;
+                set_pace_deadline(now, local, step);
                 return;
             }
             // Refused although its reset has passed by our reckoning: the offset is off.
@@ -385,6 +556,7 @@ CARCHECK_DECL void scheduler_core::apply_rate_limit(sched_time now, const rate_l
         (epoch < *window_epoch_ ||
          (epoch == *window_epoch_ && (window_over_ || (last_remaining_ && remaining > *last_remaining_)))))
         return; // a window we already left, or a reply overtaken by a newer one
+    const auto step = window_epoch_ ? std::optional<std::int64_t>{epoch - *window_epoch_} : std::nullopt;
     window_epoch_ = epoch;
     const sched_time local = reset_to_local(now, epoch);
     if (local <= now) {
@@ -395,6 +567,20 @@ CARCHECK_DECL void scheduler_core::apply_rate_limit(sched_time now, const rate_l
     last_remaining_ = remaining;
     budget_ = remaining - others;
     reset_local_ = local;
+    set_pace_deadline(now, local, step);
+}
+
+// The window's end as the server has it (the margin only delays the wait for a reset).
+CARCHECK_DECL void scheduler_core::set_pace_deadline(sched_time now, sched_time reset_local,
+                                                     std::optional<std::int64_t> step)
+{
+    const sched_time end = reset_local - opts_.reset_margin;
+    learn_window_length(std::chrono::duration_cast<std::chrono::nanoseconds>(end - now), step);
+    if (!pace_deadline_) { // pacing starts: a full bucket, not the debt of unpaced sends
+        pace_time_ = now;
+        pace_tokens_ = pace_capacity();
+    }
+    pace_deadline_ = end;
 }
 
 CARCHECK_DECL retry_decision scheduler_core::give_up(error_code ec)
@@ -415,6 +601,7 @@ CARCHECK_DECL retry_decision scheduler_core::try_retry(sched_time now, request_i
     retry_context ctx;
     ctx.reason = why;
     ctx.attempts = r.attempts;
+    ctx.refused = r.refused;
     ctx.outcome = &o;
     if (why == retry_reason::rate_limited && reset_local_)
         ctx.until_reset = std::max(std::chrono::duration_cast<std::chrono::nanoseconds>(*reset_local_ - now),
@@ -423,6 +610,12 @@ CARCHECK_DECL retry_decision scheduler_core::try_retry(sched_time now, request_i
     if (!delay)
         return give_up(final_ec);
     *delay = std::max(*delay, std::chrono::nanoseconds{0});
+    // A 403 is retried for a time, not a number of attempts: waiting is all it costs.
+    if (why == retry_reason::rate_limited && r.first_refused &&
+        now + std::chrono::duration_cast<sched_time::duration>(*delay) - *r.first_refused > opts_.max_rate_limited_wait) {
+        ++c_.rate_limited_given_up;
+        return give_up(final_ec);
+    }
     r.not_before = now + std::chrono::duration_cast<sched_time::duration>(*delay);
     r.held_by_rate_limit = why == retry_reason::rate_limited;
     if (why == retry_reason::rate_limited)
@@ -464,6 +657,10 @@ CARCHECK_DECL retry_decision scheduler_core::on_outcome(sched_time now, request_
     const bool ok_status = status >= 200 && status < 300;
     const error_code final_ec = o.ec ? o.ec : (status == 0 || ok_status ? error_code{} : error_from_status(status));
     apply_rate_limit(now, o.rate_limit, status == 403);
+    if (status != 0) {
+        heard_ = true;
+        count_own_reply(o.rate_limit, status);
+    }
 
     retry_decision d;
     if (status == 402) {
@@ -473,6 +670,9 @@ CARCHECK_DECL retry_decision scheduler_core::on_outcome(sched_time now, request_
         d = give_up(error::monthly_limit);
     } else if (status == 403) {
         ++c_.responses_403; // refused unprocessed: always safe to repeat
+        ++r.refused;
+        if (!r.first_refused)
+            r.first_refused = now;
         d = try_retry(now, id, r, retry_reason::rate_limited, o, final_ec ? final_ec : error_code{error::rate_limited});
         // Reset unknown: hold every request for this back-off, not just the refused one.
         if (d.retry && !reset_local_)
@@ -566,6 +766,7 @@ CARCHECK_DECL scheduler_counters scheduler_core::counters(sched_time now) const
     c.in_flight = in_flight_;
     c.rate_limit = limit_;
     c.rate_remaining = budget_;
+    c.rate_share = share_;
     return c;
 }
 
