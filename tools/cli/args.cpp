@@ -83,7 +83,7 @@ What to send:
   --topn N                plate candidates per result, 1..1000 (server default 10)
   --return-image          the reply carries the image in base64 (large output)
   --cropped               the images are crops of a plate / vehicle (not with --base64/--url)
-  --base64                upload as base64 JSON (POST /recognize_bytes) instead of multipart
+  --base64                upload the base64 text (POST /recognize_bytes) instead of multipart
   --url                   the arguments are image URLs (POST /recognize_url)
   --ext LIST              image extensions searched in folders (default
                           jpg,jpeg,png,gif,bmp,webp,tif,tiff; case-insensitive)
