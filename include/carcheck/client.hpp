@@ -2,7 +2,7 @@
 #define CARCHECK_CLIENT_HPP
 
 #include <carcheck/config.hpp>
-#include <carcheck/connection_pool.hpp>
+#include <carcheck/pool_counters.hpp>
 #include <carcheck/diagnostics.hpp>
 #include <carcheck/error.hpp>
 #include <carcheck/model.hpp>

@@ -3,12 +3,18 @@
 
 #include <carcheck/config.hpp>
 
-#include <boost/beast/http/fields.hpp>
-
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
+
+// Declared, not included: users of the client never pay for Beast's headers here.
+namespace boost::beast::http {
+template <class Allocator>
+class basic_fields;
+using fields = basic_fields<std::allocator<char>>;
+} // namespace boost::beast::http
 
 namespace carcheck {
 
@@ -25,7 +31,8 @@ struct rate_limit_info {
     friend bool operator==(const rate_limit_info&, const rate_limit_info&) = default;
 };
 
-/// Reads the X-RateLimit-* and Date headers (names are case-insensitive).
+/// Reads the X-RateLimit-* and Date headers (names are case-insensitive). Include
+/// <boost/beast/http/fields.hpp> to call it.
 CARCHECK_DECL rate_limit_info parse_rate_limit(const boost::beast::http::fields& headers);
 
 /// Parses a non-negative decimal integer header value (surrounding blanks allowed).

@@ -11,9 +11,6 @@
 #include <boost/asio.hpp>
 #include <boost/url/parse.hpp>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -172,14 +169,12 @@ failure_kind classify(const carcheck::error_code& ec)
     if (ec == ae::connection_refused || ec == ae::host_not_found || ec == ae::host_not_found_try_again ||
         ec == ae::network_unreachable || ec == ae::host_unreachable || ec == ae::no_data)
         return failure_kind::outage;
-    if (std::strncmp(ec.category().name(), "asio.ssl", 8) == 0) {
-        // A certificate the CA file (or the system store) does not vouch for: every
-        // connection will fail the same way.
-        if (ec.category() == asio::error::get_ssl_category() &&
-            ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-            return failure_kind::outage;
+    // A certificate the CA file (or the system store) does not vouch for: every connection
+    // will fail the same way.
+    if (carcheck::is_certificate_verification_failure(ec))
+        return failure_kind::outage;
+    if (std::strncmp(ec.category().name(), "asio.ssl", 8) == 0)
         return failure_kind::connection;
-    }
     if (ec == ae::connection_reset || ec == ae::connection_aborted || ec == ae::eof || ec == ae::timed_out ||
         ec == ae::broken_pipe || ec == carcheck::error::connection_closed || ec == carcheck::error::timeout)
         return failure_kind::connection;

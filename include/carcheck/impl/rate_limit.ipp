@@ -3,6 +3,8 @@
 
 #include <carcheck/rate_limit.hpp>
 
+#include <boost/beast/http/fields.hpp>
+
 #include <array>
 #include <charconv>
 
