@@ -579,14 +579,7 @@ plot {lines}
                     plot_files.append((f"Large uploads: {ylabel} vs file size", f"plots/{fname}"))
 
     # 9. compile time of a user's file
-    comp_clients = [("boost_only", "Asio + Asio SSL + Boost.JSON only (the reference)"),
-                    ("quick_start_compiled", "quick start, compiled library (`carcheck::carcheck`)"),
-                    ("quick_start_header_only", "quick start, header-only (`carcheck::header_only`)")]
-    compile_ = {}
-    for cl, _ in comp_clients:
-        g = group(recs, suite="compile", client=cl)
-        compile_[cl] = {"wall_s": stats([r["wall_s"] for r in g]),
-                        "rss_mib": stats([r["maxrss_kib"] / 1024 for r in g])}
+    compile_ = compile_summary(recs)
     summary["compile"] = compile_
     ref = compile_["boost_only"]["wall_s"]
     cmp_ = compile_["quick_start_compiled"]["wall_s"]
@@ -804,16 +797,8 @@ plot {lines}
               f"time without (medians over {cr_['wall_s']['n']} runs).\n")
 
     if ref:
-        w("## 9. Compile time of a user's file\n")
-        w("`g++ -std=c++20 -O2 -c`, one job on the client core; the quick start is `examples/quick_start.cpp` "
-          "(which includes `<carcheck/carcheck.hpp>`). min / median / max:\n")
-        w("| file | wall time (s) | peak compiler memory (MiB) | time / reference |")
-        w("|---|---|---|---|")
-        for cl, title in comp_clients:
-            c = compile_[cl]
-            rel = c["wall_s"]["median"] / ref["median"] if c["wall_s"] else None
-            w(f"| {title} | {mmm(c['wall_s'], 2)} | {mmm(c['rss_mib'])} | {f'{rel:.2f}×' if rel else '–'} |")
-        w("")
+        for line in render_compile(compile_):
+            w(line)
 
     if plot_files:
         w("## Plots\n")
@@ -1010,6 +995,54 @@ def write_replicas_section(out_dir, data):
         f.write(text)
 
 
+COMPILE_BEGIN = "<!-- compile:begin -->"
+COMPILE_END = "<!-- compile:end -->"
+COMPILE_CLIENTS = [("boost_only", "Asio + Asio SSL + Boost.JSON only (the reference)"),
+                   ("quick_start_compiled", "quick start, compiled library (`carcheck::carcheck`)"),
+                   ("quick_start_header_only", "quick start, header-only (`carcheck::header_only`)")]
+
+
+def compile_summary(recs):
+    out = {}
+    for cl, _ in COMPILE_CLIENTS:
+        g = group(recs, suite="compile", client=cl)
+        out[cl] = {"wall_s": stats([r["wall_s"] for r in g]), "rss_mib": stats([r["maxrss_kib"] / 1024 for r in g])}
+    return out
+
+
+def render_compile(c):
+    """Section 9 of RESULTS.md, between markers so that `run.sh --only compile` can replace it."""
+    ref = c["boost_only"]["wall_s"]
+    md = [COMPILE_BEGIN, "## 9. Compile time of a user's file\n",
+          "`g++ -std=c++20 -O2 -c`, one job on the client core; the quick start is `examples/quick_start.cpp` "
+          "(which includes `<carcheck/carcheck.hpp>`). min / median / max:\n",
+          "| file | wall time (s) | peak compiler memory (MiB) | time / reference |", "|---|---|---|---|"]
+    for cl, title in COMPILE_CLIENTS:
+        x = c[cl]
+        rel = x["wall_s"]["median"] / ref["median"] if x["wall_s"] and ref else None
+        md.append(f"| {title} | {mmm(x['wall_s'], 2)} | {mmm(x['rss_mib'])} | {f'{rel:.2f}×' if rel else '–'} |")
+    md += ["", COMPILE_END]
+    return md
+
+
+def cmd_compile_section(a):
+    recs = [json.loads(l) for l in open(a.raw) if l.strip()]
+    section = "\n".join(render_compile(compile_summary(recs)))
+    results = os.path.join(a.out, "RESULTS.md")
+    text = open(results).read() if os.path.exists(results) else ""
+    if COMPILE_BEGIN in text and COMPILE_END in text:
+        head, rest = text.split(COMPILE_BEGIN, 1)
+        text = head + section + rest.split(COMPILE_END, 1)[1]
+    elif "## Command lines" in text:
+        head, rest = text.split("## Command lines", 1)
+        text = head + section + "\n\n## Command lines" + rest
+    else:
+        text += "\n" + section + "\n"
+    with open(results, "w") as f:
+        f.write(text)
+    print(section)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd_name", required=True)
@@ -1049,6 +1082,10 @@ def main():
     s.add_argument("--expect-plates", help="with --jsonl-output: PATH PLATE lines the plates must match")
     s.add_argument("cmd", nargs=argparse.REMAINDER)
     s.set_defaults(f=cmd_run)
+    s = sub.add_parser("compile-section")
+    s.add_argument("--raw", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(f=cmd_compile_section)
     s = sub.add_parser("report")
     s.add_argument("--raw", required=True)
     s.add_argument("--machine", required=True)

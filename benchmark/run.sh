@@ -7,6 +7,8 @@
 #                                        # 1 M inputs and its 10,000-image batch rate (~2 minutes)
 #   bash benchmark/run.sh --only replicas   # just section 8 (~1.5 minutes): 1..16 processes on
 #                                    # one rate-limited key; rewrites only its RESULTS.md section
+#   bash benchmark/run.sh --only compile    # just section 9 (~5 minutes, no build): compile time
+#                                    # of a user's file; rewrites only its RESULTS.md section
 #
 # Installs what is missing (Debian packages), builds the benchmark programs in the release
 # preset (and the command-line tool), starts nginx (TLS + plain, one worker pinned to core 0)
@@ -23,10 +25,10 @@ quick=0 cli_memory_only=0 only=""
 case "${1:-}" in
   --quick) quick=1 ;;
   --cli-memory) cli_memory_only=1 ;;
-  --only) only=${2:-}; [[ $only == replicas ]] || { echo "usage: bash benchmark/run.sh --only replicas" >&2; exit 2; } ;;
+  --only) only=${2:-}; [[ $only == replicas || $only == compile ]] || { echo "usage: bash benchmark/run.sh --only replicas|compile" >&2; exit 2; } ;;
   "") ;;
   -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas]" >&2; exit 2 ;;
+  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas|compile]" >&2; exit 2 ;;
 esac
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,6 +44,36 @@ if ((cli_memory_only)); then
   cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
   log "7c. CLI memory against the number of inputs, and the 10,000-image batch rate"
   bash "$bench_dir/cli_memory.sh" "$build_dir/tools/cli/carcheck" "$build_dir/tools/mock_server/carcheck-mock"
+  exit 0
+fi
+
+# Section 9 alone: a compiler is all it needs (run before the packages and the build).
+# A user's file: how long it takes and how much memory the compiler needs, the quick start
+# against the compiled library (the default carcheck::carcheck) and header-only, next to a file
+# that includes only Asio, Asio SSL and Boost.JSON. Same compiler and flags for all three.
+compile_section() {
+  log "9. compile time of a user's file ($runs runs each, g++ -std=c++20 -O2, one job)"
+  printf '#include <boost/asio.hpp>\n#include <boost/asio/ssl.hpp>\n#include <boost/json.hpp>\nint main() {}\n' \
+    >"$work/boost_only.cpp"
+  compile_flags=(-std=c++20 -O2 -c -o /dev/null -I"$root/include")
+  for r in $(seq "$runs"); do
+    run --suite compile --client boost_only --rep "$r" --timeout 600 --expect-stdout "" -- \
+      "${pin_client[@]}" g++ "${compile_flags[@]}" "$work/boost_only.cpp"
+    run --suite compile --client quick_start_compiled --rep "$r" --timeout 600 --expect-stdout "" -- \
+      "${pin_client[@]}" g++ "${compile_flags[@]}" -DCARCHECK_SEPARATE_COMPILATION "$root/examples/quick_start.cpp"
+    run --suite compile --client quick_start_header_only --rep "$r" --timeout 600 --expect-stdout "" -- \
+      "${pin_client[@]}" g++ "${compile_flags[@]}" "$root/examples/quick_start.cpp"
+  done
+}
+if [[ $only == compile ]]; then
+  work=$(mktemp -d "${TMPDIR:-/tmp}/carcheck-bench.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  raw=$work/raw.jsonl pin_client=(taskset -c "$(( $(nproc) > 1 ? 1 : 0 ))")
+  runs=3
+  run() { "${harness[@]}" run --raw "$raw" "$@"; }
+  compile_section
+  "${harness[@]}" compile-section --raw "$raw" --out "$bench_dir"
+  log "done: $bench_dir/RESULTS.md (section 9)"
   exit 0
 fi
 
@@ -340,21 +372,7 @@ rm -f "$work/batch-out.jsonl"
 
 replicas_section
 
-# A user's file: how long it takes and how much memory the compiler needs, the quick start
-# against the compiled library (the default carcheck::carcheck) and header-only, next to a file
-# that includes only Asio, Asio SSL and Boost.JSON. Same compiler and flags for all three.
-log "9. compile time of a user's file ($runs runs each, g++ -std=c++20 -O2, one job)"
-printf '#include <boost/asio.hpp>\n#include <boost/asio/ssl.hpp>\n#include <boost/json.hpp>\nint main() {}\n' \
-  >"$work/boost_only.cpp"
-compile_flags=(-std=c++20 -O2 -c -o /dev/null -I"$root/include")
-for r in $(seq "$runs"); do
-  run --suite compile --client boost_only --rep "$r" --timeout 600 --expect-stdout "" -- \
-    "${pin_client[@]}" g++ "${compile_flags[@]}" "$work/boost_only.cpp"
-  run --suite compile --client quick_start_compiled --rep "$r" --timeout 600 --expect-stdout "" -- \
-    "${pin_client[@]}" g++ "${compile_flags[@]}" -DCARCHECK_SEPARATE_COMPILATION "$root/examples/quick_start.cpp"
-  run --suite compile --client quick_start_header_only --rep "$r" --timeout 600 --expect-stdout "" -- \
-    "${pin_client[@]}" g++ "${compile_flags[@]}" "$root/examples/quick_start.cpp"
-done
+compile_section
 
 # --- 6. Report -------------------------------------------------------------------------------
 log "writing the report"
