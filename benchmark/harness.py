@@ -981,11 +981,16 @@ def write_replicas_section(out_dir, data):
     """Writes the section into RESULTS.md: in place of the last one, else before the command lines."""
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
     section = "\n".join(render_replicas(data, os.path.join(out_dir, "plots")))
-    results = os.path.join(out_dir, "RESULTS.md")
+    replace_section(os.path.join(out_dir, "RESULTS.md"), REPLICAS_BEGIN, REPLICAS_END, section)
+
+
+def replace_section(results, begin, end, section):
+    """Puts `section` (which starts with `begin` and ends with `end`) into the file `results`:
+    in place of the last one, else before the command lines, else at the end."""
     text = open(results).read() if os.path.exists(results) else ""
-    if REPLICAS_BEGIN in text and REPLICAS_END in text:
-        head, rest = text.split(REPLICAS_BEGIN, 1)
-        text = head + section + rest.split(REPLICAS_END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
     elif "## Command lines" in text:
         head, rest = text.split("## Command lines", 1)
         text = head + section + "\n\n## Command lines" + rest
@@ -1028,18 +1033,7 @@ def render_compile(c):
 def cmd_compile_section(a):
     recs = [json.loads(l) for l in open(a.raw) if l.strip()]
     section = "\n".join(render_compile(compile_summary(recs)))
-    results = os.path.join(a.out, "RESULTS.md")
-    text = open(results).read() if os.path.exists(results) else ""
-    if COMPILE_BEGIN in text and COMPILE_END in text:
-        head, rest = text.split(COMPILE_BEGIN, 1)
-        text = head + section + rest.split(COMPILE_END, 1)[1]
-    elif "## Command lines" in text:
-        head, rest = text.split("## Command lines", 1)
-        text = head + section + "\n\n## Command lines" + rest
-    else:
-        text += "\n" + section + "\n"
-    with open(results, "w") as f:
-        f.write(text)
+    replace_section(os.path.join(a.out, "RESULTS.md"), COMPILE_BEGIN, COMPILE_END, section)
     print(section)
 
 
