@@ -224,7 +224,8 @@ private:
 } // namespace carcheck
 
 #ifdef CARCHECK_HEADER_ONLY
-#include <carcheck/impl/client.ipp>
+// The definitions need client_impl complete; its header includes them at its end.
+#include <carcheck/detail/client_impl.hpp>
 #endif
 
 #endif

@@ -132,7 +132,8 @@ private:
 } // namespace carcheck
 
 #ifdef CARCHECK_HEADER_ONLY
-#include <carcheck/impl/connection_pool.ipp>
+// The definitions need pool_impl complete; its header includes them at its end.
+#include <carcheck/detail/pool_impl.hpp>
 #endif
 
 #endif

@@ -227,4 +227,8 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
 
 } // namespace carcheck::detail
 
+#ifdef CARCHECK_HEADER_ONLY
+#include <carcheck/impl/client.ipp>
+#endif
+
 #endif

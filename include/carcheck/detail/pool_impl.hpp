@@ -113,4 +113,8 @@ inline void op_state::cancel()
 
 } // namespace carcheck::detail
 
+#ifdef CARCHECK_HEADER_ONLY
+#include <carcheck/impl/connection_pool.ipp>
+#endif
+
 #endif
