@@ -10,6 +10,7 @@
 
 #include <carcheck/impl/error.ipp>
 #include <carcheck/impl/model.ipp>
+#include <carcheck/impl/recognition_reply.ipp>
 #include <carcheck/impl/rate_limit.ipp>
 #include <carcheck/impl/retry_policy.ipp>
 #include <carcheck/impl/scheduler_core.ipp>

@@ -1,4 +1,5 @@
 #include <carcheck/model.hpp>
+#include <carcheck/detail/recognition_reply.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -839,6 +840,39 @@ BOOST_AUTO_TEST_CASE(value_from_writes_the_spec_member_names)
     for (const char* status : {"api_400", "api_401", "api_402", "api_403"})
         check_names(json::value_from(carcheck::error_body{"x", 401}), spec.at("responses").at(status).at("schema"),
                     {"error_code"}, status);
+}
+
+// The client reads a 200 reply once: the typed result and the credit counters the scheduler
+// accounts come from the same parse, and a counter the reply lacks is reported as absent
+// (not as the 0 the recognition keeps).
+BOOST_AUTO_TEST_CASE(one_parse_gives_the_result_and_the_credit_counters)
+{
+    carcheck::recognition r;
+    std::string detail;
+    carcheck::detail::reply_credits credits;
+    BOOST_TEST(!carcheck::detail::parse_recognition_reply(
+        R"({"results": [], "credits_monthly_used": 43, "credits_monthly_total": 2000, "credit_cost": 1})", r, detail,
+        credits));
+    BOOST_TEST(credits.used.value_or(-1) == 43);
+    BOOST_TEST(credits.total.value_or(-1) == 2000);
+    BOOST_TEST(r.credits_monthly_used == 43);
+
+    carcheck::detail::reply_credits none;
+    BOOST_TEST(!carcheck::detail::parse_recognition_reply(R"({"results": [], "credits_monthly_total": 5})", r,
+                                                          detail, none));
+    BOOST_TEST(!none.used.has_value());
+    BOOST_TEST(none.total.value_or(-1) == 5);
+
+    // A nested member of the same name is not the account's counter.
+    carcheck::detail::reply_credits nested;
+    BOOST_TEST(!carcheck::detail::parse_recognition_reply(
+        R"({"results": [], "extra": {"credits_monthly_used": 9}})", r, detail, nested));
+    BOOST_TEST(!nested.used.has_value());
+
+    carcheck::detail::reply_credits broken;
+    BOOST_TEST(carcheck::detail::parse_recognition_reply(R"({"results": 3, "credits_monthly_used": 1})", r, detail,
+                                                         broken) == bad_response);
+    BOOST_TEST(!broken.used.has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

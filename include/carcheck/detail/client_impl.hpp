@@ -3,6 +3,7 @@
 
 #include <carcheck/client.hpp>
 #include <carcheck/detail/pool_impl.hpp>
+#include <carcheck/detail/recognition_reply.hpp>
 #include <carcheck/scheduler.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 
-#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -33,10 +33,17 @@ public:
     /// Sends `req`: waits for the scheduler's admission, exchanges it on a pooled
     /// connection, reports the outcome and repeats while the scheduler asks for a retry.
     /// The reply of the last attempt (any status) or its transport error is returned;
-    /// `diag` is filled; a half-used connection never goes back into the pool.
-    template <class Body>
+    /// `diag` is filled; a half-used connection never goes back into the pool. The body of a
+    /// 200 reply goes to `on_success(body, outcome)` before the scheduler learns the outcome.
+    template <class Body, class OnSuccess>
     boost::asio::awaitable<raw_reply> send(op_state& st, diagnostics& diag, http::request<Body>& req,
-                                           bool idempotent);
+                                           bool idempotent, OnSuccess& on_success);
+
+    /// send() and the reply turned into a Result: the transport error, the status's error
+    /// (diag filled from the error body) or the parse error naming the JSON path.
+    template <class Result, class Body>
+    boost::asio::awaitable<std::pair<error_code, Result>> call(op_state& st, diagnostics& diag,
+                                                               http::request<Body>& req, bool idempotent);
 
     /// The target for `path` ("/recognize") with the secret key and the options as query.
     CARCHECK_DECL std::string target(std::string_view path, const recognize_options* opts,
@@ -76,50 +83,34 @@ private:
     carcheck::scheduler scheduler_;
 };
 
-/// credits_monthly_used / credits_monthly_total of a 200 reply, read without a full parse
-/// (the typed parse happens later, in the operation). Both are top-level integers in the
-/// spec's reply and no nested object has members of these names.
-inline std::optional<std::int64_t> find_json_integer(std::string_view body, std::string_view key)
-{
-    std::string pattern;
-    pattern.reserve(key.size() + 2);
-    pattern += '"';
-    pattern += key;
-    pattern += '"';
-    auto pos = body.find(pattern);
-    if (pos == std::string_view::npos)
-        return std::nullopt;
-    pos += pattern.size();
-    while (pos < body.size() && (body[pos] == ' ' || body[pos] == ':' || body[pos] == '\t' || body[pos] == '\n' ||
-                                 body[pos] == '\r'))
-        ++pos;
-    std::int64_t v = 0;
-    auto [end, ec] = std::from_chars(body.data() + pos, body.data() + body.size(), v);
-    if (ec != std::errc{} || (end != body.data() + body.size() && (*end == '.' || *end == 'e' || *end == 'E')))
-        return std::nullopt;
-    return v;
-}
+/// Turns the body of a 200 reply into an operation's typed result, in one parse; tells the
+/// scheduler the credit counters it carried. One specialisation per result type.
+template <class Result>
+struct reply_parser;
 
-/// Both credit counters of a 200 reply in one pass over the body: the same results as
-/// find_json_integer(body, "credits_monthly_used") and (body, "credits_monthly_total").
-inline void find_credits(std::string_view body, std::optional<std::int64_t>& used,
-                         std::optional<std::int64_t>& total)
-{
-    constexpr std::string_view prefix = "\"credits_monthly_";
-    bool have_used = false, have_total = false;
-    for (auto pos = body.find(prefix); pos != std::string_view::npos && !(have_used && have_total);
-         pos = body.find(prefix, pos + 1)) {
-        const std::string_view rest = body.substr(pos);
-        // The first occurrence of each key counts, as with find_json_integer.
-        if (!have_used && rest.starts_with("\"credits_monthly_used\"")) {
-            used = find_json_integer(rest, "credits_monthly_used");
-            have_used = true;
-        } else if (!have_total && rest.starts_with("\"credits_monthly_total\"")) {
-            total = find_json_integer(rest, "credits_monthly_total");
-            have_total = true;
-        }
+template <>
+struct reply_parser<recognition> {
+    recognition value;
+    error_code ec;
+    std::string detail;
+
+    void operator()(std::string body, attempt_outcome& o)
+    {
+        reply_credits credits;
+        ec = parse_recognition_reply(std::move(body), value, detail, credits);
+        o.credits_used = credits.used;
+        o.credits_total = credits.total;
     }
-}
+};
+
+template <>
+struct reply_parser<config> {
+    config value;
+    error_code ec;
+    std::string detail;
+
+    void operator()(std::string body, attempt_outcome&) { ec = parse_config(std::move(body), value, detail); }
+};
 
 template <class Body>
 void client_impl::set_common_fields(http::request<Body>& req) const
@@ -173,9 +164,10 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
     }
 }
 
-template <class Body>
+template <class Body, class OnSuccess>
 boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& diag,
-                                                    http::request<Body>& req, bool idempotent)
+                                                    http::request<Body>& req, bool idempotent,
+                                                    OnSuccess& on_success)
 {
     namespace net = boost::asio;
     raw_reply out;
@@ -206,9 +198,8 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
             o.http_status = r.response.result_int();
             o.rate_limit = parse_rate_limit(r.response.base());
             o.received_at = std::chrono::system_clock::now();
-            if (o.http_status == 200) {
-                find_credits(r.response.body(), o.credits_used, o.credits_total);
-            }
+            if (o.http_status == 200)
+                on_success(std::move(r.response.body()), o); // a 200 is final: never retried
         }
         const retry_decision d = scheduler_.on_outcome(ticket, o);
         if (d.retry && !st.cancelled)
@@ -223,6 +214,24 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
         }
         co_return out;
     }
+}
+
+template <class Result, class Body>
+boost::asio::awaitable<std::pair<error_code, Result>> client_impl::call(op_state& st, diagnostics& diag,
+                                                                        http::request<Body>& req,
+                                                                        bool idempotent)
+{
+    reply_parser<Result> parse;
+    auto r = co_await send(st, diag, req, idempotent, parse);
+    if (r.ec)
+        co_return std::pair<error_code, Result>{r.ec, Result{}};
+    if (auto ec = check_status(r.response, diag))
+        co_return std::pair<error_code, Result>{ec, Result{}};
+    if (parse.ec) {
+        diag.client_message = redact(std::move(parse.detail));
+        co_return std::pair<error_code, Result>{parse.ec, Result{}};
+    }
+    co_return std::pair<error_code, Result>{error_code{}, std::move(parse.value)};
 }
 
 } // namespace carcheck::detail

@@ -167,36 +167,10 @@ CARCHECK_DECL error_code client_impl::check_status(const http::response<http::st
     return ec;
 }
 
-template <class Body>
-net::awaitable<reply_pair> recognize_with(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
-                                          diagnostics* diag, http::request<Body> req)
-{
-    auto r = co_await impl->send(*st, *diag, req, false);
-    if (r.ec) {
-        if constexpr (requires { req.body().path(); }) {
-          if (r.ec == error::file_changed || r.ec == error::file_read_failed) {
-            std::string what = req.body().path().string();
-            diag->client_message = "file " + what + ": " + r.ec.message();
-            if constexpr (requires { req.body().error_detail(); })
-                if (!req.body().error_detail().empty())
-                    diag->client_message += " (" + req.body().error_detail() + ")";
-          }
-        }
-        co_return reply_pair{r.ec, recognition{}};
-    }
-    if (auto ec = impl->check_status(r.response, *diag))
-        co_return reply_pair{ec, recognition{}};
-    recognition out;
-    std::string detail;
-    if (auto ec = parse_recognition(std::move(r.response.body()), out, detail)) {
-        diag->client_message = impl->redact(std::move(detail));
-        co_return reply_pair{ec, recognition{}};
-    }
-    co_return reply_pair{error_code{}, std::move(out)};
-}
-
 /// Runs `body` as the operation, with a diagnostics object that exists even when the caller
-/// passed none.
+/// passed none. An exception escaping the body completes the operation with its error code
+/// (std::system_error, boost::system::system_error), not_enough_memory (std::bad_alloc) or
+/// state_not_recoverable (anything else), its text in diagnostics::client_message.
 template <class Result, class Body>
 void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                    net::any_completion_handler<void(error_code, Result)> h, Body body)
@@ -208,7 +182,23 @@ void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                            diagnostics local;
                            diagnostics& d = user_diag ? *user_diag : local;
                            d.clear();
-                           co_return co_await body(impl, st, &d);
+                           error_code ec;
+                           try {
+                               co_return co_await body(impl, st, &d);
+                           } catch (const boost::system::system_error& e) {
+                               ec = e.code();
+                               d.client_message = impl->redact(e.what());
+                           } catch (const std::system_error& e) {
+                               ec = error_code(e.code());
+                               d.client_message = impl->redact(e.what());
+                           } catch (const std::bad_alloc&) {
+                               ec = make_error_code(boost::system::errc::not_enough_memory);
+                               d.client_message = "out of memory";
+                           } catch (const std::exception& e) {
+                               ec = make_error_code(boost::system::errc::state_not_recoverable);
+                               d.client_message = impl->redact(std::string("unexpected exception: ") + e.what());
+                           }
+                           co_return std::pair<error_code, Result>{ec, Result{}};
                        }(impl, std::move(st), diag, std::move(body));
                    });
 }
@@ -216,6 +206,43 @@ void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
 inline reply_pair invalid(error_code ec)
 {
     return {ec, recognition{}};
+}
+
+/// The shape every recognize operation shares: options checked, the request for `path`
+/// built (`prepare(req, diag)` gives it its body and may refuse, e.g. a missing file), sent,
+/// its reply parsed. A body that failed mid-upload is named with its file.
+template <class Body, class Prepare>
+void start_recognition(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
+                       net::any_completion_handler<void(error_code, recognition)> h, recognize_options opts,
+                       std::string_view path, bool cropped_allowed, Prepare prepare)
+{
+    run_operation<recognition>(
+        impl, diag, std::move(h),
+        [opts = std::move(opts), path, cropped_allowed, prepare = std::move(prepare)](
+            std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
+            diagnostics* d) mutable -> net::awaitable<reply_pair> {
+            if (auto ec = impl->validate(opts, cropped_allowed, *d))
+                co_return invalid(ec);
+            http::request<Body> req{http::verb::post, impl->target(path, &opts, cropped_allowed), 11};
+            if (auto ec = prepare(req, opts, *d))
+                co_return invalid(ec);
+            impl->set_common_fields(req);
+            if constexpr (requires { req.body().content_type(); }) {
+                req.set(http::field::content_type, req.body().content_type());
+                req.prepare_payload();
+            } else {
+                req.content_length(0);
+            }
+            auto r = co_await impl->call<recognition>(*st, *d, req, false);
+            if constexpr (requires { req.body().path(); }) {
+                if (r.first == error::file_changed || r.first == error::file_read_failed) {
+                    d->client_message = "file " + req.body().path().string() + ": " + r.first.message();
+                    if (!req.body().error_detail().empty())
+                        d->client_message += " (" + req.body().error_detail() + ")";
+                }
+            }
+            co_return r;
+        });
 }
 
 } // namespace detail
@@ -272,119 +299,71 @@ CARCHECK_DECL asio::strand<asio::any_io_executor> client::strand_executor() cons
 
 CARCHECK_DECL void client::start_get_config(diagnostics* diag, config_handler h)
 {
-    using result = std::pair<error_code, config>;
     detail::run_operation<config>(
         impl_, diag, std::move(h),
         [](std::shared_ptr<detail::client_impl> impl, std::shared_ptr<detail::op_state> st,
-           diagnostics* d) -> asio::awaitable<result> {
+           diagnostics* d) -> asio::awaitable<std::pair<error_code, config>> {
             // GET /config takes no parameters (spec): without a key it is sent without one.
             detail::http::request<detail::http::empty_body> req{detail::http::verb::get,
                                                                 impl->target("/config", nullptr, false), 11};
             impl->set_common_fields(req);
-            auto r = co_await impl->send(*st, *d, req, true);
-            if (r.ec)
-                co_return result{r.ec, config{}};
-            if (auto ec = impl->check_status(r.response, *d))
-                co_return result{ec, config{}};
-            config out;
-            std::string detail;
-            if (auto ec = parse_config(std::move(r.response.body()), out, detail)) {
-                d->client_message = impl->redact(std::move(detail));
-                co_return result{ec, config{}};
-            }
-            co_return result{error_code{}, std::move(out)};
+            co_return co_await impl->call<config>(*st, *d, req, true);
         });
 }
 
 CARCHECK_DECL void client::start_recognize_file(std::filesystem::path file, recognize_options opts,
                                                 diagnostics* diag, recognition_handler h)
 {
-    detail::run_operation<recognition>(
-        impl_, diag, std::move(h),
-        [file = std::move(file), opts = std::move(opts)](std::shared_ptr<detail::client_impl> impl,
-                                                         std::shared_ptr<detail::op_state> st,
-                                                         diagnostics* d) -> asio::awaitable<detail::reply_pair> {
-            if (auto ec = impl->validate(opts, true, *d))
-                co_return detail::invalid(ec);
-            detail::http::request<multipart_file_body> req{detail::http::verb::post,
-                                                          impl->target("/recognize", &opts, true), 11};
-            if (auto ec = req.body().open(file, d->client_message))
-                co_return detail::invalid(ec);
-            impl->set_common_fields(req);
-            req.set(detail::http::field::content_type, req.body().content_type());
-            req.prepare_payload();
-            co_return co_await detail::recognize_with(impl, st, d, std::move(req));
+    detail::start_recognition<multipart_file_body>(
+        impl_, diag, std::move(h), std::move(opts), "/recognize", true,
+        [file = std::move(file)](auto& req, const recognize_options&, diagnostics& d) {
+            return req.body().open(file, d.client_message);
         });
 }
 
 CARCHECK_DECL void client::start_recognize_bytes(std::span<const std::byte> image, recognize_options opts,
                                                  diagnostics* diag, recognition_handler h)
 {
-    detail::run_operation<recognition>(
-        impl_, diag, std::move(h),
-        [image, opts = std::move(opts)](std::shared_ptr<detail::client_impl> impl,
-                                        std::shared_ptr<detail::op_state> st,
-                                        diagnostics* d) -> asio::awaitable<detail::reply_pair> {
-            if (auto ec = impl->validate(opts, false, *d))
-                co_return detail::invalid(ec);
+    detail::start_recognition<base64_body>(
+        impl_, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
+        [image](auto& req, const recognize_options& o, diagnostics& d) {
             if (image.empty()) {
-                d->client_message = "image is empty";
-                co_return detail::invalid(error::invalid_argument);
+                d.client_message = "image is empty";
+                return error_code(error::invalid_argument);
             }
-            detail::http::request<base64_body> req{detail::http::verb::post,
-                                                   impl->target("/recognize_bytes", &opts, false), 11};
             req.body().assign(image);
-            req.body().set_encoding(opts.base64);
-            impl->set_common_fields(req);
-            req.set(detail::http::field::content_type, req.body().content_type());
-            req.prepare_payload();
-            co_return co_await detail::recognize_with(impl, st, d, std::move(req));
+            req.body().set_encoding(o.base64);
+            return error_code{};
         });
 }
 
 CARCHECK_DECL void client::start_recognize_base64_file(std::filesystem::path file, recognize_options opts,
                                                        diagnostics* diag, recognition_handler h)
 {
-    detail::run_operation<recognition>(
-        impl_, diag, std::move(h),
-        [file = std::move(file), opts = std::move(opts)](std::shared_ptr<detail::client_impl> impl,
-                                                         std::shared_ptr<detail::op_state> st,
-                                                         diagnostics* d) -> asio::awaitable<detail::reply_pair> {
-            if (auto ec = impl->validate(opts, false, *d))
-                co_return detail::invalid(ec);
-            detail::http::request<base64_body> req{detail::http::verb::post,
-                                                   impl->target("/recognize_bytes", &opts, false), 11};
-            if (auto ec = req.body().open(file, d->client_message))
-                co_return detail::invalid(ec);
-            req.body().set_encoding(opts.base64);
-            impl->set_common_fields(req);
-            req.set(detail::http::field::content_type, req.body().content_type());
-            req.prepare_payload();
-            co_return co_await detail::recognize_with(impl, st, d, std::move(req));
+    detail::start_recognition<base64_body>(
+        impl_, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
+        [file = std::move(file)](auto& req, const recognize_options& o, diagnostics& d) {
+            if (auto ec = req.body().open(file, d.client_message))
+                return ec;
+            req.body().set_encoding(o.base64);
+            return error_code{};
         });
 }
 
 CARCHECK_DECL void client::start_recognize_url(std::string url, recognize_options opts,
                                                diagnostics* diag, recognition_handler h)
 {
-    detail::run_operation<recognition>(
-        impl_, diag, std::move(h),
-        [url = std::move(url), opts = std::move(opts)](std::shared_ptr<detail::client_impl> impl,
-                                                       std::shared_ptr<detail::op_state> st,
-                                                       diagnostics* d) -> asio::awaitable<detail::reply_pair> {
-            if (auto ec = impl->validate(opts, false, *d))
-                co_return detail::invalid(ec);
+    detail::start_recognition<detail::http::empty_body>(
+        impl_, diag, std::move(h), std::move(opts), "/recognize_url", false,
+        [url = std::move(url), impl = impl_](auto& req, const recognize_options& o, diagnostics& d) {
             auto parsed = boost::urls::parse_absolute_uri(url);
             if (url.empty() || !parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
                 !parsed->has_authority() || parsed->host().empty()) {
-                d->client_message = "image_url must be an absolute http:// or https:// URL";
-                co_return detail::invalid(error::invalid_argument);
+                d.client_message = "image_url must be an absolute http:// or https:// URL";
+                return error_code(error::invalid_argument);
             }
-            detail::http::request<detail::http::empty_body> req{
-                detail::http::verb::post, impl->target("/recognize_url", &opts, false, url), 11};
-            impl->set_common_fields(req);
-            req.content_length(0);
-            co_return co_await detail::recognize_with(impl, st, d, std::move(req));
+            req.target(impl->target("/recognize_url", &o, false, url));
+            return error_code{};
         });
 }
 

@@ -409,9 +409,11 @@ inline void set_detail(std::string& detail, const char* a, const char* b = "") n
     }
 }
 
-/// Parses `text` and reads the document into `out`; never throws.
-template <class T>
-error_code parse_into(std::string_view text, T& out, std::string& detail) noexcept
+/// Parses `text` and reads the document into `out`, then shows the document to `after`
+/// (which must not throw); never throws.
+template <class T, class After = void (*)(const json::value&)>
+error_code parse_into(std::string_view text, T& out, std::string& detail,
+                      After after = [](const json::value&) {}) noexcept
 {
     try {
         detail.clear();
@@ -435,6 +437,7 @@ error_code parse_into(std::string_view text, T& out, std::string& detail) noexce
         reader r(detail);
         if (!read(r, doc, out))
             return error::bad_response;
+        after(doc);
         return {};
     } catch (const std::bad_alloc&) {
         set_detail(detail, "out of memory while parsing the reply");
