@@ -24,7 +24,23 @@ namespace carcheck {
 
 namespace detail {
 class client_impl;
-}
+
+using config_handler = asio::any_completion_handler<void(error_code, config)>;
+using recognition_handler = asio::any_completion_handler<void(error_code, recognition)>;
+
+// The work of each operation, written once (non-template); `impl` keeps the client's state
+// alive for as long as the operation needs it.
+CARCHECK_DECL void start_run(std::shared_ptr<client_impl> impl, asio::any_completion_handler<void(error_code)> h);
+CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnostics* diag, config_handler h);
+CARCHECK_DECL void start_recognize_file(std::shared_ptr<client_impl> impl, std::filesystem::path file,
+                                        recognize_options opts, diagnostics* diag, recognition_handler h);
+CARCHECK_DECL void start_recognize_bytes(std::shared_ptr<client_impl> impl, std::span<const std::byte> image,
+                                         recognize_options opts, diagnostics* diag, recognition_handler h);
+CARCHECK_DECL void start_recognize_base64_file(std::shared_ptr<client_impl> impl, std::filesystem::path file,
+                                               recognize_options opts, diagnostics* diag, recognition_handler h);
+CARCHECK_DECL void start_recognize_url(std::shared_ptr<client_impl> impl, std::string url,
+                                       recognize_options opts, diagnostics* diag, recognition_handler h);
+} // namespace detail
 
 /// Client of the OpenALPR CarCheck Cloud API v3.
 ///
@@ -32,12 +48,27 @@ class client_impl;
 /// co_await-ed in an asio::awaitable) and completes with void(error_code, Result). An
 /// overload taking `diagnostics&` fills it with the HTTP status, the server's error text
 /// and the rate-limit headers; with_diagnostics(token) throws them as api_error instead.
-/// Operations honour per-operation cancellation (terminal: the connection in use is
-/// closed, never reused half-written).
 ///
-/// Threading: the client's state lives on a strand of the given executor; operations may be
-/// started from any thread. Keep the client alive until its operations complete (or call
-/// close(), which makes them complete with client_closed / operation_aborted).
+/// What every operation below shares (each one's own section says what differs):
+/// - **Completion:** on the token's associated executor, else on the executor the client
+///   was constructed with; never inside the initiating call.
+/// - **Exceptions:** the initiating call throws nothing but std::bad_alloc. Failures arrive
+///   as the error_code; `co_await op(...)` (asio::deferred, use_awaitable) throws them as
+///   boost::system::system_error, `co_await op(..., with_diagnostics(asio::deferred))` as
+///   api_error with the diagnostics. An exception inside the operation itself (there is
+///   none by design) completes it with that exception's error code, not_enough_memory for
+///   std::bad_alloc, or state_not_recoverable, its text in diagnostics::client_message.
+/// - **Lifetimes:** arguments passed by value are copied or moved into the operation; a
+///   `diagnostics&` must stay valid until the completion. The client may be destroyed or
+///   closed while operations are pending: they complete with client_closed. The
+///   io_context (or executor) must outlive the operations.
+/// - **Cancellation:** per-operation cancellation slots (asio::bind_cancellation_slot,
+///   parallel_group, awaitable operators). Any type (terminal, partial, total) abandons the
+///   request with operation_aborted; the connection it was using is closed, never reused
+///   half-written. A request cancelled after it was sent may still have been processed by
+///   the service (and charged), so no type promises "no side effects".
+/// - **Thread safety:** an operation may be started from any thread; the client's state
+///   lives on a strand of the given executor.
 class client {
 public:
     using executor_type = asio::any_io_executor;
@@ -51,6 +82,11 @@ public:
     CARCHECK_DECL executor_type get_executor() const noexcept;
 
     /// GET /config: countries and vehicle labels the service knows.
+    ///
+    /// Completion signature `void(error_code, config)`. Sent without the secret key when
+    /// client_options::secret_key is empty (the API needs none for it). Idempotent: repeated
+    /// after a connection failure even when the request had been sent. Errors: transport and
+    /// timeout errors, unexpected_status, bad_response (naming the JSON path), client_closed.
     template <class Token = asio::deferred_t>
     auto get_config(Token&& token = {})
     {
@@ -63,6 +99,15 @@ public:
     }
 
     /// POST /recognize: uploads the file as multipart/form-data, streamed from disk.
+    ///
+    /// Completion signature `void(error_code, recognition)`. The file is opened when the
+    /// operation starts (missing, unreadable, empty, not a regular file: invalid_argument
+    /// naming it, nothing sent) and read block by block while sending, so memory stays flat
+    /// whatever its size; a file that changes size or is deleted meanwhile fails with
+    /// file_changed, never a corrupt upload. `opts` is validated first (invalid_argument).
+    /// Never repeated once the whole request was written (credits are money). Errors:
+    /// the API's 400/401/402/403 (invalid_parameter, invalid_secret_key, monthly_limit,
+    /// rate_limited after the retry budget), transport and timeout errors, bad_response.
     template <class Token = asio::deferred_t>
     auto recognize_file(std::filesystem::path file, const recognize_options& opts, Token&& token = {})
     {
@@ -77,7 +122,11 @@ public:
 
     /// POST /recognize_bytes: sends the base64 of the image, encoded on the fly; the bare
     /// text by default, a JSON string with opts.base64 = base64_encoding::json_string.
-    /// The buffer is not copied: keep it alive until the operation completes.
+    ///
+    /// Completion signature `void(error_code, recognition)`. Lifetime: `image` is not
+    /// copied; the bytes must stay valid and unchanged until the completion. An empty image
+    /// fails with invalid_argument before anything is sent. Errors and retries as
+    /// recognize_file.
     template <class Token = asio::deferred_t>
     auto recognize_bytes(std::span<const std::byte> image, const recognize_options& opts, Token&& token = {})
     {
@@ -91,6 +140,10 @@ public:
     }
 
     /// POST /recognize_bytes with the base64 of a file, streamed from disk block by block.
+    ///
+    /// Completion signature `void(error_code, recognition)`. The file is handled as in
+    /// recognize_file (opened at the start, checked for changes while sending); errors and
+    /// retries as recognize_file.
     template <class Token = asio::deferred_t>
     auto recognize_base64_file(std::filesystem::path file, const recognize_options& opts, Token&& token = {})
     {
@@ -106,6 +159,12 @@ public:
     }
 
     /// POST /recognize_url: the service downloads the image from `image_url` (http/https).
+    ///
+    /// Completion signature `void(error_code, recognition)`. `image_url` must be an
+    /// absolute http:// or https:// URL (else invalid_argument, nothing sent); it travels
+    /// percent-encoded in the query. A URL the service cannot fetch is its 400
+    /// (invalid_parameter, the server's text in diagnostics). Errors and retries as
+    /// recognize_file.
     template <class Token = asio::deferred_t>
     auto recognize_url(std::string image_url, const recognize_options& opts, Token&& token = {})
     {
@@ -134,10 +193,15 @@ public:
     auto async_run(Token&& token = {})
     {
         return asio::async_initiate<Token, void(error_code)>(
-            [this](asio::any_completion_handler<void(error_code)> h) { start_run(std::move(h)); }, token);
+            detail::operation_initiation{get_executor(),
+                                         [impl = impl_](asio::any_completion_handler<void(error_code)> h) {
+                                             detail::start_run(impl, std::move(h));
+                                         }},
+            token);
     }
 
-    /// Fails queued and in-flight operations and closes every connection. Idempotent.
+    /// Fails queued and in-flight operations with client_closed and closes every
+    /// connection; later operations fail with client_closed too. Idempotent, thread-safe, returns at once (the work runs on the strand).
     CARCHECK_DECL void close();
 
     /// Connection counters (see pool_counters). Like scheduling_counters(), read them on
@@ -156,23 +220,26 @@ public:
     CARCHECK_DECL asio::strand<asio::any_io_executor> strand_executor() const noexcept;
 
 private:
-    using config_handler = asio::any_completion_handler<void(error_code, config)>;
-    using recognition_handler = asio::any_completion_handler<void(error_code, recognition)>;
-
+    // Each initiation owns the client's implementation and names its executor (see
+    // detail::operation_initiation): an operation made now with asio::deferred and launched
+    // after the client is gone completes with client_closed instead of touching a dead object.
     template <class Token>
     auto get_config_impl(diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<config>(
-            [this](diagnostics* d, config_handler h) { start_get_config(d, std::move(h)); }, diag,
-            std::forward<Token>(token));
+            get_executor(),
+            [impl = impl_](diagnostics* d, detail::config_handler h) { detail::start_get_config(impl, d, std::move(h)); },
+            diag, std::forward<Token>(token));
     }
     template <class Token>
     auto recognize_file_impl(std::filesystem::path file, recognize_options opts, diagnostics* diag,
                              Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            [this, file = std::move(file), opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
-                start_recognize_file(std::move(file), std::move(opts), d, std::move(h));
+            get_executor(),
+            [impl = impl_, file = std::move(file), opts = std::move(opts)](diagnostics* d,
+                                                                           detail::recognition_handler h) mutable {
+                detail::start_recognize_file(impl, std::move(file), std::move(opts), d, std::move(h));
             },
             diag, std::forward<Token>(token));
     }
@@ -181,8 +248,9 @@ private:
                               diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            [this, image, opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
-                start_recognize_bytes(image, std::move(opts), d, std::move(h));
+            get_executor(),
+            [impl = impl_, image, opts = std::move(opts)](diagnostics* d, detail::recognition_handler h) mutable {
+                detail::start_recognize_bytes(impl, image, std::move(opts), d, std::move(h));
             },
             diag, std::forward<Token>(token));
     }
@@ -191,8 +259,10 @@ private:
                                     diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            [this, file = std::move(file), opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
-                start_recognize_base64_file(std::move(file), std::move(opts), d, std::move(h));
+            get_executor(),
+            [impl = impl_, file = std::move(file), opts = std::move(opts)](diagnostics* d,
+                                                                           detail::recognition_handler h) mutable {
+                detail::start_recognize_base64_file(impl, std::move(file), std::move(opts), d, std::move(h));
             },
             diag, std::forward<Token>(token));
     }
@@ -200,23 +270,13 @@ private:
     auto recognize_url_impl(std::string url, recognize_options opts, diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            [this, url = std::move(url), opts = std::move(opts)](diagnostics* d, recognition_handler h) mutable {
-                start_recognize_url(std::move(url), std::move(opts), d, std::move(h));
+            get_executor(),
+            [impl = impl_, url = std::move(url), opts = std::move(opts)](diagnostics* d,
+                                                                         detail::recognition_handler h) mutable {
+                detail::start_recognize_url(impl, std::move(url), std::move(opts), d, std::move(h));
             },
             diag, std::forward<Token>(token));
     }
-
-    // The work of each operation, written once (non-template).
-    CARCHECK_DECL void start_run(asio::any_completion_handler<void(error_code)> h);
-    CARCHECK_DECL void start_get_config(diagnostics* diag, config_handler h);
-    CARCHECK_DECL void start_recognize_file(std::filesystem::path file, recognize_options opts,
-                                            diagnostics* diag, recognition_handler h);
-    CARCHECK_DECL void start_recognize_bytes(std::span<const std::byte> image, recognize_options opts,
-                                             diagnostics* diag, recognition_handler h);
-    CARCHECK_DECL void start_recognize_base64_file(std::filesystem::path file, recognize_options opts,
-                                                   diagnostics* diag, recognition_handler h);
-    CARCHECK_DECL void start_recognize_url(std::string url, recognize_options opts,
-                                           diagnostics* diag, recognition_handler h);
 
     std::shared_ptr<detail::client_impl> impl_;
 };

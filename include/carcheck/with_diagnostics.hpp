@@ -3,6 +3,7 @@
 
 #include <carcheck/diagnostics.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -41,6 +42,26 @@ with_diagnostics_t<std::decay_t<Token>> with_diagnostics(Token&& token = {})
 }
 
 namespace detail {
+
+/// The initiation object of an operation (Boost.MySQL's initiation_base): calls `f` with the
+/// handler and names the executor the operation's handlers complete on by default, which
+/// tokens that create I/O objects of their own ask the initiation for.
+template <class F>
+struct operation_initiation {
+    using executor_type = asio::any_io_executor;
+    executor_type ex;
+    F f;
+
+    executor_type get_executor() const noexcept { return ex; }
+
+    template <class Handler>
+    void operator()(Handler&& handler)
+    {
+        f(std::forward<Handler>(handler));
+    }
+};
+template <class F>
+operation_initiation(asio::any_io_executor, F) -> operation_initiation<F>;
 
 template <class T>
 struct is_with_diagnostics : std::false_type {};
@@ -95,12 +116,13 @@ struct is_coroutine_token<asio::use_awaitable_t<Executor>> : std::true_type {};
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 template <class Result, class Start>
-asio::awaitable<Result> await_or_throw(Start start)
+asio::awaitable<Result> await_or_throw(asio::any_io_executor ex, Start start)
 {
     diagnostics diag;
     auto token = asio::as_tuple(asio::use_awaitable);
     auto [ec, result] = co_await asio::async_initiate<decltype(token), void(error_code, Result)>(
-        [&diag, &start](auto handler) { start(&diag, std::move(handler)); }, token);
+        operation_initiation{std::move(ex), [&diag, &start](auto handler) { start(&diag, std::move(handler)); }},
+        token);
     if (ec)
         throw api_error(ec, std::move(diag));
     co_return std::move(result);
@@ -110,27 +132,30 @@ asio::awaitable<Result> await_or_throw(Start start)
 #endif
 
 /// Shared by every client operation: `start(diagnostics*, any_completion_handler<void(error_code, Result)>)`
-/// does the work; this picks the signature the token asked for.
+/// does the work; this picks the signature the token asked for. `ex` is the client's executor.
 template <class Result, class Token, class Start>
-auto initiate_operation(Start start, diagnostics* diag, Token&& token)
+auto initiate_operation(asio::any_io_executor ex, Start start, diagnostics* diag, Token&& token)
 {
     using token_type = std::decay_t<Token>;
     if constexpr (is_with_diagnostics<token_type>::value) {
         using inner_token = typename is_with_diagnostics<token_type>::inner;
         if constexpr (is_coroutine_token<inner_token>::value) {
-            return await_or_throw<Result>(std::move(start));
+            return await_or_throw<Result>(std::move(ex), std::move(start));
         } else {
             return asio::async_initiate<inner_token, void(std::exception_ptr, Result)>(
-                [start](auto handler) mutable {
-                    auto d = std::make_shared<diagnostics>();
-                    diagnostics* raw = d.get();
-                    start(raw, throwing_handler<decltype(handler), Result>{std::move(handler), std::move(d)});
-                },
+                operation_initiation{std::move(ex),
+                                     [start](auto handler) mutable {
+                                         auto d = std::make_shared<diagnostics>();
+                                         diagnostics* raw = d.get();
+                                         start(raw, throwing_handler<decltype(handler), Result>{std::move(handler),
+                                                                                                 std::move(d)});
+                                     }},
                 token.token);
         }
     } else {
         return asio::async_initiate<Token, void(error_code, Result)>(
-            [start, diag](auto handler) mutable { start(diag, std::move(handler)); }, token);
+            operation_initiation{std::move(ex), [start, diag](auto handler) mutable { start(diag, std::move(handler)); }},
+            token);
     }
 }
 

@@ -6,6 +6,7 @@
 
 #include "support/mock_fixture.hpp"
 #include "support/process.hpp"
+#include "support/text.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -45,29 +46,14 @@ mock::server_options batch_mock_options(std::chrono::milliseconds slow = 2000ms,
     return o;
 }
 
-std::vector<std::string> text_lines(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::stringstream s(text);
-    for (std::string line; std::getline(s, line);)
-        if (!line.empty())
-            out.push_back(line);
-    return out;
-}
-
-std::string file_text(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using carcheck_test::lines_of;
+using carcheck_test::read_text;
 
 /// The input of every line (input_hex decoded), each required to be valid JSON, once.
 std::map<std::string, json::object> jsonl_by_input(const std::string& text)
 {
     std::map<std::string, json::object> out;
-    for (const auto& line : text_lines(text)) {
+    for (const auto& line : lines_of(text)) {
         boost::system::error_code ec;
         auto v = json::parse(line, ec); // Boost.JSON rejects invalid UTF-8
         BOOST_TEST_REQUIRE(!ec, "not valid JSON: " << line);
@@ -143,7 +129,7 @@ struct batch_fixture {
 /// The value column of a summary row ("  label          value").
 std::string summary_row(const std::string& err, const std::string& label)
 {
-    for (const auto& l : text_lines(err))
+    for (const auto& l : lines_of(err))
         if (l.rfind("  " + label + " ", 0) == 0)
             return l;
     return {};
@@ -161,14 +147,14 @@ BOOST_AUTO_TEST_CASE(resume_continues_the_format_the_file_holds)
     const fs::path csv = f.dir.path / "plates.csv";
     const auto first = f.run({"recognize", "--endpoint", f.http(), "--format", "csv", "--output", csv.string(), folder});
     BOOST_TEST_REQUIRE(first.exit_code == 0, first.err);
-    const std::string before = file_text(csv);
+    const std::string before = read_text(csv);
     BOOST_TEST(f.recognize_requests() == 4u);
 
     // Without --format: the file is CSV, so the batch continues it as CSV (nothing to send).
     const auto resumed = f.run({"recognize", "--endpoint", f.http(), "--output", csv.string(), "--resume", folder});
     BOOST_TEST(resumed.exit_code == 0, resumed.err);
     BOOST_TEST(f.recognize_requests() == 4u);
-    BOOST_TEST(file_text(csv) == before);
+    BOOST_TEST(read_text(csv) == before);
     BOOST_TEST(resumed.err.find("4 skipped") != std::string::npos, resumed.err);
 
     // An explicit other format is refused, and the file is left alone.
@@ -176,7 +162,7 @@ BOOST_AUTO_TEST_CASE(resume_continues_the_format_the_file_holds)
                               "--resume", folder});
     BOOST_TEST(mixed.exit_code == 2, mixed.err);
     BOOST_TEST(mixed.err.find("holds CSV") != std::string::npos, mixed.err);
-    BOOST_TEST(file_text(csv) == before);
+    BOOST_TEST(read_text(csv) == before);
 
     // The reverse: JSON Lines resumed with --format csv.
     const fs::path jsonl = f.dir.path / "plates.jsonl";
@@ -185,13 +171,13 @@ BOOST_AUTO_TEST_CASE(resume_continues_the_format_the_file_holds)
                                        jsonl.string(), "--resume", folder});
     BOOST_TEST(csv_into_jsonl.exit_code == 2, csv_into_jsonl.err);
     BOOST_TEST(csv_into_jsonl.err.find("holds JSON Lines") != std::string::npos, csv_into_jsonl.err);
-    BOOST_TEST(jsonl_by_input(file_text(jsonl)).size() == 4u);
+    BOOST_TEST(jsonl_by_input(read_text(jsonl)).size() == 4u);
 
     // A file that is neither is not appended to.
     const auto other = carcheck_test::write_file(f.dir.path / "notes.txt", "shopping list\n");
     const auto r = f.run({"recognize", "--endpoint", f.http(), "--output", other.string(), "--resume", folder});
     BOOST_TEST(r.exit_code == 2, r.err);
-    BOOST_TEST(file_text(other) == "shopping list\n");
+    BOOST_TEST(read_text(other) == "shopping list\n");
 }
 
 BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_are_valid_json_and_resume)
@@ -205,8 +191,8 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_are_valid_json_and_resume)
     const fs::path out = f.dir.path / "out.jsonl";
     const auto r = f.run({"recognize", "--endpoint", f.http(), "--output", out.string(), folder.string()});
     BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
-    const auto lines = jsonl_by_input(file_text(out)); // every line valid JSON
-    BOOST_TEST_REQUIRE(lines.count(odd) == 1u, file_text(out));
+    const auto lines = jsonl_by_input(read_text(out)); // every line valid JSON
+    BOOST_TEST_REQUIRE(lines.count(odd) == 1u, read_text(out));
     BOOST_TEST(lines.at(odd).at("plate").as_string() == "LATIN1");
     // "input" stays readable: each invalid byte is U+FFFD there.
     BOOST_TEST(std::string(lines.at(odd).at("input").as_string()) ==
@@ -216,13 +202,13 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_are_valid_json_and_resume)
     const auto again = f.run({"recognize", "--endpoint", f.http(), "--output", out.string(), "--resume", folder.string()});
     BOOST_TEST(again.exit_code == 0, again.err);
     BOOST_TEST(f.recognize_requests() == 2u); // neither sent again
-    BOOST_TEST(jsonl_by_input(file_text(out)).size() == 2u);
+    BOOST_TEST(jsonl_by_input(read_text(out)).size() == 2u);
 
     // CSV carries the bytes as they are and matches them on resume.
     const fs::path csv = f.dir.path / "out.csv";
     BOOST_TEST_REQUIRE(f.run({"recognize", "--endpoint", f.http(), "--format", "csv", "--output", csv.string(),
                               folder.string()}).exit_code == 0);
-    BOOST_TEST(file_text(csv).find(odd + ",true,LATIN1,") != std::string::npos, file_text(csv));
+    BOOST_TEST(read_text(csv).find(odd + ",true,LATIN1,") != std::string::npos, read_text(csv));
     const auto csv_again = f.run({"recognize", "--endpoint", f.http(), "--output", csv.string(), "--resume",
                                   folder.string()});
     BOOST_TEST(csv_again.exit_code == 0, csv_again.err);
@@ -244,7 +230,7 @@ BOOST_AUTO_TEST_CASE(resume_repairs_a_half_written_last_line)
     const auto r = f.run({"recognize", "--endpoint", f.http(), "--output", out.string(), "--resume", folder});
     BOOST_TEST(r.exit_code == 0, r.err);
     BOOST_TEST(r.err.find("incomplete last line") != std::string::npos, r.err);
-    const auto all = jsonl_by_input(file_text(out)); // valid JSON Lines throughout
+    const auto all = jsonl_by_input(read_text(out)); // valid JSON Lines throughout
     BOOST_TEST(all.size() == 5u);
     for (const auto& p : paths)
         BOOST_TEST(all.count(p) == 1u, p);
@@ -260,8 +246,8 @@ BOOST_AUTO_TEST_CASE(resume_repairs_a_half_written_last_line)
     }
     const auto rc = f.run({"recognize", "--endpoint", f.http(), "--output", csv.string(), "--resume", folder});
     BOOST_TEST(rc.exit_code == 0, rc.err);
-    const auto lines = text_lines(file_text(csv));
-    BOOST_TEST_REQUIRE(lines.size() == 6u, file_text(csv));
+    const auto lines = lines_of(read_text(csv));
+    BOOST_TEST_REQUIRE(lines.size() == 6u, read_text(csv));
     std::set<std::string> seen;
     for (std::size_t i = 1; i < lines.size(); ++i) {
         const auto name = lines[i].substr(0, lines[i].find(','));
@@ -281,14 +267,14 @@ BOOST_AUTO_TEST_CASE(kill_9_then_resume_spends_no_credit_twice_beyond_the_bound)
                                         out.string(), "--resume", "--quiet", folder};
     {
         carcheck_test::child_process p(f.options(args));
-        const bool some = p.wait_until([&] { return text_lines(file_text(out)).size() >= 200; }, 60s);
+        const bool some = p.wait_until([&] { return lines_of(read_text(out)).size() >= 200; }, 60s);
         BOOST_TEST_REQUIRE(some, "no output appeared: " << p.err());
         p.send_signal(SIGKILL);
         p.wait(30s);
     }
     const auto r = f.run(args);
     BOOST_TEST(r.exit_code == 0, r.err);
-    const auto all = jsonl_by_input(file_text(out)); // valid, each input once
+    const auto all = jsonl_by_input(read_text(out)); // valid, each input once
     BOOST_TEST(all.size() == static_cast<std::size_t>(count));
     for (const auto& [name, line] : all)
         BOOST_TEST(line.at("ok").as_bool(), name);
@@ -348,7 +334,7 @@ BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
                                         out.string(), "--resume", folder};
     {
         carcheck_test::child_process p(f.options(args));
-        const bool some = p.wait_until([&] { return text_lines(file_text(out)).size() >= 200; }, 60s);
+        const bool some = p.wait_until([&] { return lines_of(read_text(out)).size() >= 200; }, 60s);
         BOOST_TEST_REQUIRE(some, "no output appeared: " << p.err());
         service.send_signal(SIGKILL);
         service.wait(10s);
@@ -358,11 +344,11 @@ BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
         BOOST_TEST(r.exit_code == 4, r.err);
         BOOST_TEST(took < 5.0, took << " s");
         std::size_t reasons = 0;
-        for (const auto& l : text_lines(r.err))
+        for (const auto& l : lines_of(r.err))
             reasons += l.find("carcheck: service unreachable") != std::string::npos;
         BOOST_TEST(reasons == 1u, r.err); // printed once
     }
-    const auto after_outage = jsonl_by_input(file_text(out));
+    const auto after_outage = jsonl_by_input(read_text(out));
     std::size_t error_lines = 0;
     for (const auto& [name, line] : after_outage)
         error_lines += !line.at("ok").as_bool();
@@ -374,7 +360,7 @@ BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
     f.server->start();
     const auto r = carcheck_test::run_process(f.options(args), 120s);
     BOOST_TEST(r.exit_code == 0, r.err); // this run's inputs all succeed
-    const auto all = jsonl_by_input(file_text(out)); // each input exactly once
+    const auto all = jsonl_by_input(read_text(out)); // each input exactly once
     BOOST_TEST(all.size() == static_cast<std::size_t>(count));
     std::size_t ok = 0;
     for (const auto& [name, line] : all)
@@ -570,7 +556,7 @@ BOOST_AUTO_TEST_CASE(summary_figures)
     BOOST_TEST(!summary_row(r.err, "latency").empty(), r.err);
     // Every value starts in the same column.
     bool in_summary = false;
-    for (const auto& l : text_lines(r.err)) {
+    for (const auto& l : lines_of(r.err)) {
         if (l == "carcheck summary:") {
             in_summary = true;
             continue;
@@ -630,7 +616,7 @@ BOOST_AUTO_TEST_CASE(memory_does_not_grow_with_the_number_of_inputs)
     BOOST_TEST_REQUIRE(at != std::string::npos, r.err);
     const long kb = std::stol(r.err.substr(at + 12));
     BOOST_TEST_MESSAGE("peak RSS for " << count << " inputs: " << kb << " KiB");
-    BOOST_TEST(text_lines(file_text(f.dir.path / "out.jsonl")).size() == static_cast<std::size_t>(count));
+    BOOST_TEST(lines_of(read_text(f.dir.path / "out.jsonl")).size() == static_cast<std::size_t>(count));
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     // 64 MiB here before (0.5 KB an input); now 13 MiB: a 16-byte hash slot per name (2-4 MiB
     // with the table's slack) on top of the process's own ~7 MiB.

@@ -4,6 +4,7 @@
 
 #include "support/mock_fixture.hpp"
 #include "support/process.hpp"
+#include "support/text.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -38,23 +39,8 @@ mock::server_options cli_mock_options(std::chrono::milliseconds slow = 2000ms)
     return o;
 }
 
-std::vector<std::string> lines_of(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::stringstream s(text);
-    for (std::string line; std::getline(s, line);)
-        if (!line.empty())
-            out.push_back(line);
-    return out;
-}
-
-std::string read_text(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using carcheck_test::lines_of;
+using carcheck_test::read_text;
 
 /// Splits one CSV record without embedded line breaks (RFC 4180 quoting).
 std::vector<std::string> csv_split(const std::string& line)

@@ -225,6 +225,47 @@ BOOST_AUTO_TEST_CASE(two_threads_share_one_client)
     t2.join();
 }
 
+// The documented lifetime rule: the client may go away while an operation is pending; the
+// operation still completes (client_closed), and nothing it used is touched after that.
+BOOST_AUTO_TEST_CASE(destroying_the_client_completes_its_pending_operations)
+{
+    mock_fixture f;
+    auto path = f.image("GONE1");
+    carcheck::recognize_options opts;
+    f.server.inject(mock::fault::stall);
+    std::optional<carcheck::error_code> a;
+    {
+        carcheck::client c(f.ioc.get_executor(), f.options());
+        c.recognize_file(path, opts, [&](carcheck::error_code ec, carcheck::recognition) { a = ec; });
+        f.ioc.restart();
+        while (c.connection_counters().in_use == 0)
+            f.ioc.run_one_for(std::chrono::seconds(10));
+    }
+    for (int i = 0; !a && i < 1000; ++i)
+        f.ioc.run_one_for(std::chrono::milliseconds(10));
+    BOOST_REQUIRE(a.has_value());
+    BOOST_TEST(*a == carcheck::error::client_closed);
+}
+
+// An operation made with asio::deferred runs when it is launched; the initiation owns the
+// client's state, so launching it after the client is gone is safe and fails cleanly (it used
+// to call into the destroyed client).
+BOOST_AUTO_TEST_CASE(a_deferred_operation_launched_after_its_client_is_gone)
+{
+    mock_fixture f;
+    auto path = f.image("LATE1");
+    carcheck::recognize_options opts;
+    auto c = std::make_unique<carcheck::client>(f.ioc.get_executor(), f.options());
+    auto op = c->recognize_file(path, opts, asio::as_tuple(asio::deferred));
+    auto config_op = c->get_config(asio::as_tuple(asio::deferred));
+    c.reset();
+    auto [ec, r] = f.run(std::move(op));
+    BOOST_TEST(ec == carcheck::error::client_closed);
+    auto [cec, cfg] = f.run(std::move(config_op));
+    BOOST_TEST(cec == carcheck::error::client_closed);
+    BOOST_TEST(f.server.get_stats().requests == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(close_fails_waiters_and_in_flight_work)
 {
     mock_fixture f;

@@ -117,26 +117,18 @@ public:
 
     void init(error_code& ec)
     {
-        offset_ = 0;
         started_ = false;
         done_ = false;
         body_.error_detail_.clear();
         const auto& src = body_.source_;
-        if (auto e = src.begin_attempt(body_.error_detail_)) {
-            ec = e;
-            return;
-        }
+        // Blocks of whole 3-byte groups, so that only the last one is padded.
         in_block_ = body_.block_size_ / 4 * 3;
-        const std::uint64_t n = src.size();
-        const std::size_t first = n < in_block_ ? static_cast<std::size_t>(n) : in_block_;
+        if ((ec = reader_.begin(src, in_block_, body_.error_detail_)))
+            return;
         if (!out_) {
-            out_capacity_ = detail::base64::encoded_size(first) + 2;
-            out_ = std::make_unique_for_overwrite<char[]>(out_capacity_);
+            const std::size_t first = src.size() < in_block_ ? static_cast<std::size_t>(src.size()) : in_block_;
+            out_ = std::make_unique_for_overwrite<char[]>(detail::base64::encoded_size(first) + 2);
         }
-        if (src.is_file() && !in_) {
-            in_ = std::make_unique_for_overwrite<std::byte[]>(first + 1); // +1: growth probe
-        }
-        ec = {};
     }
 
     boost::optional<std::pair<const_buffers_type, bool>> get(error_code& ec)
@@ -152,24 +144,15 @@ public:
                 *p++ = '"';
             started_ = true;
         }
-        if (offset_ < src.size()) {
-            const std::uint64_t left = src.size() - offset_;
-            const std::size_t want = left < in_block_ ? static_cast<std::size_t>(left) : in_block_;
-            const std::byte* data;
-            if (src.is_memory()) {
-                data = src.memory().data() + offset_;
-            } else {
-                if (auto e = src.read_exact(offset_, in_.get(), want, body_.error_detail_)) {
-                    ec = e;
-                    return boost::none;
-                }
-                data = in_.get();
+        if (!reader_.at_end(src)) {
+            std::span<const std::byte> block;
+            if (auto e = reader_.next(src, in_block_, block, body_.error_detail_)) {
+                ec = e;
+                return boost::none;
             }
-            // want is a multiple of 3 except for the last block: only that one is padded.
-            p += detail::base64::encode(p, {data, want});
-            offset_ += want;
+            p += detail::base64::encode(p, block);
         }
-        if (offset_ == src.size()) {
+        if (reader_.at_end(src)) {
             if (json)
                 *p++ = '"';
             done_ = true;
@@ -180,11 +163,9 @@ public:
 
 private:
     value_type& body_;
+    detail::block_reader reader_;
     std::unique_ptr<char[]> out_;
-    std::size_t out_capacity_ = 0;
-    std::unique_ptr<std::byte[]> in_;
     std::size_t in_block_ = 0;
-    std::uint64_t offset_ = 0;
     bool started_ = false;
     bool done_ = false;
 };

@@ -199,22 +199,10 @@ public:
 
     void init(error_code& ec)
     {
-        offset_ = 0;
         head_sent_ = false;
         done_ = false;
         body_.error_detail_.clear();
-        const auto& src = body_.source_;
-        if (auto e = src.begin_attempt(body_.error_detail_)) {
-            ec = e;
-            return;
-        }
-        if (src.is_file() && !buffer_) {
-            // The last block needs one byte more (growth probe).
-            const auto n = src.size() < body_.block_size_ ? static_cast<std::size_t>(src.size()) : body_.block_size_;
-            capacity_ = n + 1;
-            buffer_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
-        }
-        ec = {};
+        ec = reader_.begin(body_.source_, body_.block_size_, body_.error_detail_);
     }
 
     boost::optional<std::pair<const_buffers_type, bool>> get(error_code& ec)
@@ -230,22 +218,15 @@ public:
             out[i++] = net::buffer(body_.head_);
             head_sent_ = true;
         }
-        if (offset_ < src.size()) {
-            const std::uint64_t left = src.size() - offset_;
-            if (src.is_memory()) {
-                out[i++] = net::buffer(src.memory().data() + offset_, static_cast<std::size_t>(left));
-                offset_ += left;
-            } else {
-                const std::size_t want = left < capacity_ - 1 ? static_cast<std::size_t>(left) : capacity_ - 1;
-                if (auto e = src.read_exact(offset_, buffer_.get(), want, body_.error_detail_)) {
-                    ec = e;
-                    return boost::none;
-                }
-                out[i++] = net::buffer(buffer_.get(), want);
-                offset_ += want;
+        if (!reader_.at_end(src)) {
+            std::span<const std::byte> block;
+            if (auto e = reader_.next(src, src.size(), block, body_.error_detail_)) {
+                ec = e;
+                return boost::none;
             }
+            out[i++] = net::buffer(block.data(), block.size());
         }
-        if (offset_ == src.size()) {
+        if (reader_.at_end(src)) {
             out[i++] = net::buffer(body_.tail_);
             done_ = true;
         }
@@ -254,9 +235,7 @@ public:
 
 private:
     value_type& body_;
-    std::unique_ptr<std::byte[]> buffer_;
-    std::size_t capacity_ = 0;
-    std::uint64_t offset_ = 0;
+    detail::block_reader reader_;
     bool head_sent_ = false;
     bool done_ = false;
 };

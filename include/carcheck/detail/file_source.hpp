@@ -227,6 +227,56 @@ private:
     std::string_view content_type_ = "application/octet-stream"; // a string literal
 };
 
+/// Hands a file_source out front to back, one block at a time, for one send attempt: a
+/// buffer's bytes in place, a file's through one buffer allocated at the first attempt and
+/// kept for retries. What the Body writers share.
+class block_reader {
+public:
+    /// Starts an attempt at offset 0: the source must be ready and a file unchanged since
+    /// it was opened. `block` is the largest block a file is read in.
+    error_code begin(const file_source& src, std::size_t block, std::string& detail)
+    {
+        offset_ = 0;
+        if (auto ec = src.begin_attempt(detail))
+            return ec;
+        if (src.is_file() && !buffer_) {
+            const std::size_t n = src.size() < block ? static_cast<std::size_t>(src.size()) : block;
+            capacity_ = n + 1; // read_exact's growth probe needs one more byte at the end
+            buffer_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
+        }
+        return {};
+    }
+
+    /// The next at most `max` bytes (a file's at most one block); empty at the end.
+    error_code next(const file_source& src, std::uint64_t max, std::span<const std::byte>& out,
+                    std::string& detail)
+    {
+        std::uint64_t want = src.size() - offset_;
+        if (want > max)
+            want = max;
+        if (src.is_memory()) {
+            out = src.memory().subspan(static_cast<std::size_t>(offset_), static_cast<std::size_t>(want));
+        } else {
+            if (want > capacity_ - 1)
+                want = capacity_ - 1;
+            const auto n = static_cast<std::size_t>(want);
+            if (n != 0)
+                if (auto ec = src.read_exact(offset_, buffer_.get(), n, detail))
+                    return ec;
+            out = {buffer_.get(), n};
+        }
+        offset_ += want;
+        return {};
+    }
+
+    bool at_end(const file_source& src) const noexcept { return offset_ == src.size(); }
+
+private:
+    std::unique_ptr<std::byte[]> buffer_;
+    std::size_t capacity_ = 0;
+    std::uint64_t offset_ = 0;
+};
+
 } // namespace carcheck::detail
 
 #endif

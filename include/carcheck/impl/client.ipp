@@ -271,11 +271,6 @@ CARCHECK_DECL void client::close()
     });
 }
 
-CARCHECK_DECL void client::start_run(asio::any_completion_handler<void(error_code)> h)
-{
-    impl_->public_pool().impl()->run(std::move(h));
-}
-
 CARCHECK_DECL pool_counters client::connection_counters() const
 {
     return impl_->public_pool().counters();
@@ -297,35 +292,41 @@ CARCHECK_DECL asio::strand<asio::any_io_executor> client::strand_executor() cons
     return impl_->strand();
 }
 
-CARCHECK_DECL void client::start_get_config(diagnostics* diag, config_handler h)
+namespace detail {
+
+CARCHECK_DECL void start_run(std::shared_ptr<client_impl> impl, asio::any_completion_handler<void(error_code)> h)
 {
-    detail::run_operation<config>(
-        impl_, diag, std::move(h),
-        [](std::shared_ptr<detail::client_impl> impl, std::shared_ptr<detail::op_state> st,
+    impl->public_pool().impl()->run(std::move(h));
+}
+
+CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnostics* diag, config_handler h)
+{
+    run_operation<config>(
+        impl, diag, std::move(h),
+        [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
            diagnostics* d) -> asio::awaitable<std::pair<error_code, config>> {
             // GET /config takes no parameters (spec): without a key it is sent without one.
-            detail::http::request<detail::http::empty_body> req{detail::http::verb::get,
-                                                                impl->target("/config", nullptr, false), 11};
+            http::request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
             impl->set_common_fields(req);
             co_return co_await impl->call<config>(*st, *d, req, true);
         });
 }
 
-CARCHECK_DECL void client::start_recognize_file(std::filesystem::path file, recognize_options opts,
-                                                diagnostics* diag, recognition_handler h)
+CARCHECK_DECL void start_recognize_file(std::shared_ptr<client_impl> impl, std::filesystem::path file,
+                                        recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    detail::start_recognition<multipart_file_body>(
-        impl_, diag, std::move(h), std::move(opts), "/recognize", true,
+    start_recognition<multipart_file_body>(
+        impl, diag, std::move(h), std::move(opts), "/recognize", true,
         [file = std::move(file)](auto& req, const recognize_options&, diagnostics& d) {
             return req.body().open(file, d.client_message);
         });
 }
 
-CARCHECK_DECL void client::start_recognize_bytes(std::span<const std::byte> image, recognize_options opts,
-                                                 diagnostics* diag, recognition_handler h)
+CARCHECK_DECL void start_recognize_bytes(std::shared_ptr<client_impl> impl, std::span<const std::byte> image,
+                                         recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    detail::start_recognition<base64_body>(
-        impl_, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
+    start_recognition<base64_body>(
+        impl, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
         [image](auto& req, const recognize_options& o, diagnostics& d) {
             if (image.empty()) {
                 d.client_message = "image is empty";
@@ -337,11 +338,11 @@ CARCHECK_DECL void client::start_recognize_bytes(std::span<const std::byte> imag
         });
 }
 
-CARCHECK_DECL void client::start_recognize_base64_file(std::filesystem::path file, recognize_options opts,
-                                                       diagnostics* diag, recognition_handler h)
+CARCHECK_DECL void start_recognize_base64_file(std::shared_ptr<client_impl> impl, std::filesystem::path file,
+                                               recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    detail::start_recognition<base64_body>(
-        impl_, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
+    start_recognition<base64_body>(
+        impl, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
         [file = std::move(file)](auto& req, const recognize_options& o, diagnostics& d) {
             if (auto ec = req.body().open(file, d.client_message))
                 return ec;
@@ -350,12 +351,12 @@ CARCHECK_DECL void client::start_recognize_base64_file(std::filesystem::path fil
         });
 }
 
-CARCHECK_DECL void client::start_recognize_url(std::string url, recognize_options opts,
-                                               diagnostics* diag, recognition_handler h)
+CARCHECK_DECL void start_recognize_url(std::shared_ptr<client_impl> impl, std::string url,
+                                       recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    detail::start_recognition<detail::http::empty_body>(
-        impl_, diag, std::move(h), std::move(opts), "/recognize_url", false,
-        [url = std::move(url), impl = impl_](auto& req, const recognize_options& o, diagnostics& d) {
+    start_recognition<http::empty_body>(
+        impl, diag, std::move(h), std::move(opts), "/recognize_url", false,
+        [url = std::move(url), impl](auto& req, const recognize_options& o, diagnostics& d) {
             auto parsed = boost::urls::parse_absolute_uri(url);
             if (url.empty() || !parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
                 !parsed->has_authority() || parsed->host().empty()) {
@@ -367,6 +368,7 @@ CARCHECK_DECL void client::start_recognize_url(std::string url, recognize_option
         });
 }
 
+} // namespace detail
 } // namespace carcheck
 
 #endif
