@@ -5,8 +5,7 @@
 // OpenSSL, no socket headers), so a file that uses the client compiles about as fast as one
 // that includes Asio and Boost.JSON. The parts usable on their own include Beast and are
 // included where they are used: <carcheck/body/multipart_file_body.hpp>,
-// <carcheck/body/base64_body.hpp> (Beast Body types), <carcheck/connection_pool.hpp> and
-// <carcheck/scheduler.hpp>.
+// <carcheck/body/base64_body.hpp> (Beast Body types) and <carcheck/scheduler.hpp>.
 #include <carcheck/base64_encoding.hpp>
 #include <carcheck/client.hpp>
 #include <carcheck/diagnostics.hpp>

@@ -63,9 +63,8 @@ public:
     template <class Body>
     void set_common_fields(http::request<Body>& req) const;
 
-    const strand_type& strand() const noexcept { return pool_.impl()->strand(); }
-    pool_impl& pool() noexcept { return *pool_.impl(); }
-    connection_pool& public_pool() noexcept { return pool_; }
+    const strand_type& strand() const noexcept { return pool_->strand(); }
+    pool_impl& pool() noexcept { return *pool_; }
     carcheck::scheduler& scheduler() noexcept { return scheduler_; }
     const client_options& options() const noexcept { return opts_; }
 
@@ -79,7 +78,7 @@ private:
 
     client_options opts_;
     endpoint ep_;
-    connection_pool pool_;
+    std::shared_ptr<pool_impl> pool_; // shared with its own background connects
     carcheck::scheduler scheduler_;
 };
 
@@ -131,13 +130,18 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
             r.ec = boost::asio::error::operation_aborted;
             co_return r;
         }
-        auto acquired = co_await pool().acquire(&st);
+        auto acquired = co_await pool().acquire(st.pool_wait.slot());
         if (acquired.ec) {
-            r.ec = acquired.ec;
+            r.ec = st.cancelled ? error_code(boost::asio::error::operation_aborted) : acquired.ec;
             failure = std::move(acquired.failure);
             co_return r;
         }
         http_connection* conn = acquired.conn;
+        if (st.cancelled) { // cancelled just as the connection was handed over
+            pool().release(conn, true);
+            r.ec = boost::asio::error::operation_aborted;
+            co_return r;
+        }
         const bool reused = conn->exchanges > 0;
         st.active = conn;
         r = co_await conn->exchange(req, opts_.max_response_bytes, opts_.timeouts.request);

@@ -52,8 +52,6 @@ public:
     explicit http_connection(beast::tcp_stream plain) : stream_(std::move(plain)) {}
     explicit http_connection(tls_stream&& tls) : stream_(std::move(tls)) {}
 
-    bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream_); }
-
     beast::tcp_stream& tcp() noexcept
     {
         if (auto* t = std::get_if<tls_stream>(&stream_))

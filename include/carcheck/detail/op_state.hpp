@@ -6,6 +6,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -21,19 +22,24 @@ namespace carcheck::detail {
 
 using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
 
-struct pool_waiter;
-
-/// Per-operation state shared between the operation's coroutine and its cancellation
-/// handler. Touched only on the strand. Whatever the operation is waiting on is recorded
-/// here so that cancellation can interrupt exactly that.
+/// Per-operation state of a client operation, shared by its coroutine and its cancellation
+/// handler; owned and touched only by the client layer, on the strand. Cancellation goes
+/// down as each layer takes it: a per-operation signal for the scheduler's admission and
+/// one for the pool's wait, and closing the connection of an exchange in progress.
 struct op_state {
     bool cancelled = false;
-    pool_waiter* waiter = nullptr;          // waiting for a pooled connection
-    http_connection* active = nullptr;      // exchanging on this connection
-    boost::asio::steady_timer* sleeping = nullptr; // backing off before a retry
-    boost::asio::cancellation_signal admission; // forwarded to the scheduler's wait
+    http_connection* active = nullptr;          // exchanging on this connection
+    boost::asio::cancellation_signal admission; // bound to the scheduler's async_admit
+    boost::asio::cancellation_signal pool_wait; // given to the pool's acquire
 
-    inline void cancel();
+    void cancel()
+    {
+        cancelled = true;
+        admission.emit(boost::asio::cancellation_type::terminal);
+        pool_wait.emit(boost::asio::cancellation_type::terminal);
+        if (active)
+            active->cancel();
+    }
 };
 
 /// Runs an operation body on `strand`: wires the handler's cancellation slot to the

@@ -1,9 +1,19 @@
 #ifndef CARCHECK_DETAIL_POOL_IMPL_HPP
 #define CARCHECK_DETAIL_POOL_IMPL_HPP
 
-#include <carcheck/connection_pool.hpp>
+#include <carcheck/config.hpp>
+#include <carcheck/detail/endpoint.hpp>
+#include <carcheck/detail/http_connection.hpp>
 #include <carcheck/detail/op_state.hpp>
+#include <carcheck/options.hpp>
+#include <carcheck/pool_counters.hpp>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <deque>
@@ -11,7 +21,18 @@
 #include <string>
 #include <vector>
 
+// The connection pool is an internal part of the client: one bounded pool of keep-alive
+// HTTP/1.1 connections to the client's endpoint, over TLS (certificate and host-name
+// verification, SNI, session resumption) or plain TCP. Users see it through the client's
+// options and connection_counters().
+
 namespace carcheck::detail {
+
+/// Settings of the pool: a bound and the deadlines.
+struct pool_options {
+    std::size_t max_connections = 16;
+    timeout_options timeouts{};
+};
 
 /// A request waiting for a connection; lives in the waiting coroutine's frame.
 struct pool_waiter {
@@ -38,8 +59,9 @@ public:
     CARCHECK_DECL pool_impl(boost::asio::any_io_executor ex, endpoint ep, pool_options opts,
                             std::shared_ptr<boost::asio::ssl::context> ctx);
 
-    /// Lends a connection; `st` (may be null) makes the wait cancellable.
-    CARCHECK_DECL boost::asio::awaitable<acquire_result> acquire(op_state* st);
+    /// Lends a connection. Emitting `cancel` (on the strand; any type) ends a wait for one
+    /// with operation_aborted.
+    CARCHECK_DECL boost::asio::awaitable<acquire_result> acquire(boost::asio::cancellation_slot cancel);
 
     /// Takes a connection back: kept idle when `reusable`, else closed.
     CARCHECK_DECL void release(http_connection* c, bool reusable) noexcept;
@@ -52,7 +74,6 @@ public:
     CARCHECK_DECL void run(boost::asio::any_completion_handler<void(error_code)> handler);
 
     const strand_type& strand() const noexcept { return strand_; }
-    const endpoint& target() const noexcept { return ep_; }
     const pool_options& options() const noexcept { return opts_; }
     pool_counters counters() const noexcept;
     bool closed() const noexcept { return closed_; }
@@ -97,18 +118,6 @@ inline pool_counters pool_impl::counters() const noexcept
     c.in_use = all_.size() - idle_.size();
     c.connecting = connecting_.size();
     return c;
-}
-
-inline void op_state::cancel()
-{
-    cancelled = true;
-    admission.emit(boost::asio::cancellation_type::terminal);
-    if (waiter)
-        waiter->timer.cancel();
-    if (active)
-        active->cancel();
-    if (sleeping)
-        sleeping->cancel();
 }
 
 } // namespace carcheck::detail

@@ -79,9 +79,9 @@ inline scheduler_options scheduling_for(const client_options& opts)
 
 CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options opts)
     : opts_(std::move(opts)), ep_(checked_endpoint(opts_)),
-      pool_(std::move(ex), ep_, pool_options{opts_.max_connections, opts_.timeouts},
-            ep_.tls ? make_tls_context(opts_.tls) : nullptr),
-      scheduler_(pool_.impl()->strand(), scheduling_for(opts_))
+      pool_(std::make_shared<pool_impl>(std::move(ex), ep_, pool_options{opts_.max_connections, opts_.timeouts},
+                                        ep_.tls ? make_tls_context(opts_.tls) : nullptr)),
+      scheduler_(pool_->strand(), scheduling_for(opts_))
 {
 }
 
@@ -267,13 +267,13 @@ CARCHECK_DECL void client::close()
     auto impl = impl_;
     asio::dispatch(impl->strand(), [impl] {
         impl->scheduler().close();
-        impl->public_pool().close();
+        impl->pool().close();
     });
 }
 
 CARCHECK_DECL pool_counters client::connection_counters() const
 {
-    return impl_->public_pool().counters();
+    return impl_->pool().counters();
 }
 
 CARCHECK_DECL scheduler_counters client::scheduling_counters() const
@@ -296,7 +296,7 @@ namespace detail {
 
 CARCHECK_DECL void start_run(std::shared_ptr<client_impl> impl, asio::any_completion_handler<void(error_code)> h)
 {
-    impl->public_pool().impl()->run(std::move(h));
+    impl->pool().run(std::move(h));
 }
 
 CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnostics* diag, config_handler h)

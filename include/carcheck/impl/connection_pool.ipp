@@ -1,7 +1,6 @@
 #ifndef CARCHECK_IMPL_CONNECTION_POOL_IPP
 #define CARCHECK_IMPL_CONNECTION_POOL_IPP
 
-#include <carcheck/connection_pool.hpp>
 #include <carcheck/detail/pool_impl.hpp>
 
 #include <boost/asio/detached.hpp>
@@ -34,7 +33,7 @@ CARCHECK_DECL bool pool_impl::expired(const http_connection& c) const noexcept
            steady_clock::now() - c.last_used >= opts_.timeouts.idle;
 }
 
-CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(op_state* st)
+CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(net::cancellation_slot cancel)
 {
     if (closed_)
         co_return acquire_result{error::client_closed, "the connection pool is closed", nullptr};
@@ -66,17 +65,22 @@ CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(op_state* st)
     ++counters_.waits;
     const auto started = steady_clock::now();
     spawn_connects();
-    if (st)
-        st->waiter = &w;
+    // The caller's cancellation reaches the wait through its slot (emitted on the strand).
+    bool cancelled = false;
+    if (cancel.is_connected())
+        cancel.assign([&w, &cancelled](net::cancellation_type) {
+            cancelled = true;
+            w.timer.cancel();
+        });
     auto [ec] = co_await w.timer.async_wait(as_tuple(use_awaitable));
-    if (st)
-        st->waiter = nullptr;
+    if (cancel.is_connected())
+        cancel.clear();
     counters_.wait_time += steady_clock::now() - started;
     if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end())
         waiters_.erase(it);
 
     if (w.conn) {
-        if (st && st->cancelled) {
+        if (cancelled) {
             release(w.conn, true);
             co_return acquire_result{net::error::operation_aborted, "cancelled", nullptr};
         }
@@ -86,7 +90,7 @@ CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(op_state* st)
         co_return acquire_result{w.ec, std::move(w.failure), nullptr};
     if (closed_)
         co_return acquire_result{error::client_closed, "the connection pool was closed", nullptr};
-    if ((st && st->cancelled) || ec)
+    if (cancelled || ec)
         co_return acquire_result{net::error::operation_aborted, "cancelled", nullptr};
     ++counters_.wait_timeouts;
     co_return acquire_result{error::timeout, "no connection became free within the pool wait timeout",
@@ -372,66 +376,6 @@ CARCHECK_DECL void pool_impl::close()
 }
 
 } // namespace detail
-
-CARCHECK_DECL void pooled_connection::reset() noexcept
-{
-    if (!conn_)
-        return;
-    auto* c = std::exchange(conn_, nullptr);
-    auto pool = std::move(pool_);
-    const bool reusable = std::exchange(reusable_, false);
-    if (pool->strand().running_in_this_thread())
-        pool->release(c, reusable);
-    else
-        boost::asio::post(pool->strand(), [pool, c, reusable] { pool->release(c, reusable); });
-}
-
-CARCHECK_DECL connection_pool::connection_pool(asio::any_io_executor ex, detail::endpoint ep,
-                                               pool_options opts,
-                                               std::shared_ptr<asio::ssl::context> tls_context)
-    : impl_(std::make_shared<detail::pool_impl>(std::move(ex), std::move(ep), opts,
-                                                std::move(tls_context)))
-{
-}
-
-CARCHECK_DECL connection_pool::~connection_pool()
-{
-    close();
-}
-
-CARCHECK_DECL connection_pool::executor_type connection_pool::get_executor() const noexcept
-{
-    return impl_->strand();
-}
-
-CARCHECK_DECL void connection_pool::close()
-{
-    auto impl = impl_;
-    asio::dispatch(impl->strand(), [impl] { impl->close(); });
-}
-
-CARCHECK_DECL pool_counters connection_pool::counters() const
-{
-    return impl_->counters();
-}
-
-CARCHECK_DECL void connection_pool::start_get_connection(
-    asio::any_completion_handler<void(error_code, pooled_connection)> h)
-{
-    auto impl = impl_;
-    detail::launch<pooled_connection>(
-        impl->strand(), std::move(h), [impl](std::shared_ptr<detail::op_state> st) {
-            return [](std::shared_ptr<detail::pool_impl> impl, std::shared_ptr<detail::op_state> st)
-                       -> asio::awaitable<std::pair<error_code, pooled_connection>> {
-                auto r = co_await impl->acquire(st.get());
-                if (r.ec)
-                    co_return std::pair<error_code, pooled_connection>{r.ec, pooled_connection{}};
-                co_return std::pair<error_code, pooled_connection>{
-                    error_code{}, pooled_connection{impl, r.conn}};
-            }(impl, std::move(st));
-        });
-}
-
 } // namespace carcheck
 
 #endif
