@@ -4,6 +4,7 @@
 #include <carcheck/config.hpp>
 #include <carcheck/detail/endpoint.hpp>
 #include <carcheck/detail/http_connection.hpp>
+#include <carcheck/detail/proxy_target.hpp>
 #include <carcheck/options.hpp>
 #include <carcheck/pool_counters.hpp>
 
@@ -15,13 +16,22 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace carcheck {
 
 namespace detail {
 class pool_impl;
 struct op_state;
+
+/// Completion of a name resolution: the addresses in the resolver's order.
+using resolve_handler = std::function<void(error_code, std::vector<boost::asio::ip::tcp::endpoint>)>;
+/// Resolves host and port and calls the handler once (from any thread). For tests: a name
+/// with addresses chosen by the test (refusing or black-holed ones first).
+using resolve_function = std::function<void(const std::string& host, std::uint16_t port, resolve_handler)>;
 } // namespace detail
 
 /// Settings of a connection_pool: one endpoint (scheme, host, port), a bound, deadlines.
@@ -30,6 +40,10 @@ struct pool_options {
     /// without hammering one API host; raise it for very high-latency links.
     std::size_t max_connections = 16;
     timeout_options timeouts{};
+    /// Connect through this HTTP proxy (a CONNECT tunnel per connection); none when empty.
+    std::optional<detail::proxy_target> proxy{};
+    /// Internal, for tests: replaces the system resolver (getaddrinfo on Asio's thread).
+    detail::resolve_function resolve{};
 };
 
 /// A connection lent by a connection_pool: move-only; when destroyed it goes back to the

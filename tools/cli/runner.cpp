@@ -71,6 +71,8 @@ std::string error_name(const carcheck::error_code& ec)
         case error::queue_full: return "queue_full";
         case error::client_closed: return "client_closed";
         case error::connection_closed: return "connection_closed";
+        case error::proxy_refused: return "proxy_refused";
+        case error::proxy_auth_required: return "proxy_auth_required";
         default: return "carcheck_" + std::to_string(ec.value());
         }
     }
