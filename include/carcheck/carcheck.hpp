@@ -13,6 +13,7 @@
 #include <carcheck/model.hpp>
 #include <carcheck/options.hpp>
 #include <carcheck/pool_counters.hpp>
+#include <carcheck/proxy.hpp>
 #include <carcheck/rate_limit.hpp>
 #include <carcheck/retry_policy.hpp>
 #include <carcheck/scheduler_options.hpp>

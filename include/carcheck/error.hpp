@@ -21,7 +21,7 @@ enum class error {
     rate_limited,          ///< HTTP 403: the key's temporary rate limit is exceeded
     unexpected_status,     ///< any other HTTP status than 200/400/401/402/403
     bad_response,          ///< the reply is not valid HTTP/JSON or does not match the schema
-    timeout,               ///< a connect, handshake, request or pool-wait deadline expired
+    timeout,               ///< a connect (resolution, TCP, proxy, TLS), request or pool-wait deadline expired
     invalid_argument,      ///< the caller's input was rejected before anything was sent
     insecure_endpoint,     ///< plain HTTP to a non-loopback host without opting in
     response_too_large,    ///< the reply exceeded client_options::max_response_bytes
@@ -30,6 +30,8 @@ enum class error {
     queue_full,            ///< the scheduler queue is full and the client is set to fail fast
     client_closed,         ///< the client or pool was closed before the operation finished
     connection_closed,     ///< the server closed or reset the connection before any reply byte
+    proxy_refused,         ///< the proxy answered CONNECT with a status other than 2xx (not 407)
+    proxy_auth_required,   ///< the proxy answered CONNECT with 407: credentials missing or wrong
 };
 
 /// True for failures of the connection itself (the other side closed or reset it, connect

@@ -14,8 +14,9 @@ namespace carcheck {
 
 /// Deadlines of one request. Each expiry completes the operation with error::timeout.
 struct timeout_options {
-    std::chrono::milliseconds connect{10'000};   ///< DNS + TCP connect of a new connection
-    std::chrono::milliseconds handshake{10'000}; ///< TLS handshake of a new connection
+    /// Establishing a new connection, all of it: name resolution, TCP connect (every
+    /// address tried), the proxy's CONNECT exchange and the TLS handshake.
+    std::chrono::milliseconds connect{10'000};
     std::chrono::milliseconds request{60'000};   ///< writing the request and reading the reply
     std::chrono::milliseconds pool_wait{30'000}; ///< waiting for a free pooled connection
     /// Idle pooled connections are closed after this: when the next request starts, or on
@@ -45,6 +46,11 @@ struct client_options {
     tls_options tls{};
     /// Allow plain HTTP to non-loopback hosts (the key then travels in clear text).
     bool allow_insecure_http = false;
+    /// HTTP proxy, "http://[user:password@]host[:port]" (port 1080 when omitted, as curl);
+    /// empty: connect directly. Every connection is a CONNECT tunnel through it, TLS end to
+    /// end with the service for https endpoints. Not read from the environment: see
+    /// carcheck::proxy_from_environment(). The password is never put into a message.
+    std::string proxy;
     /// Replies larger than this fail with error::response_too_large. With return_image=1
     /// the reply carries the whole image in base64, hence the generous default.
     std::size_t max_response_bytes = 64u * 1024u * 1024u;

@@ -1,6 +1,10 @@
 // The secret key: sent only as the secret_key query parameter to the configured endpoint,
 // and never part of any message, exception text or diagnostics, on every error path.
+#include "support/connect_proxy.hpp"
+#include "support/loopback.hpp"
 #include "support/mock_fixture.hpp"
+
+#include <thread>
 
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -109,6 +113,82 @@ BOOST_AUTO_TEST_CASE(no_error_path_reveals_the_key)
                 check_clean(value, "query parameter " + name);
     }
     BOOST_TEST(seen.front().query.at("secret_key") == key);
+}
+
+BOOST_AUTO_TEST_CASE(no_error_path_reveals_the_proxy_password)
+{
+    // user "proxy-user", password "Pw_s3cr3t:@/x" (percent-encoded in the URL).
+    const std::string encoded = "Pw_s3cr3t%3A%40%2Fx";
+    const std::vector<std::string> forms = {"Pw_s3cr3t", encoded, "s3cr3t", "proxy-user",
+                                            "cHJveHktdXNlcjpQd19zM2NyM3Q6QC94" /* base64 of the credentials */};
+    auto clean = [&](const std::string& text, const std::string& where) {
+        for (const auto& form : forms)
+            BOOST_TEST(text.find(form) == std::string::npos, "the proxy password leaked into " << where << ": " << text);
+    };
+    mock_fixture f;
+    const carcheck::recognize_options opts;
+    const auto image = f.image("PROXYSECRET1");
+    auto with_proxy = [&](unsigned short port) {
+        auto o = f.options(true);
+        o.proxy = "http://proxy-user:" + encoded + "@127.0.0.1:" + std::to_string(port);
+        o.timeouts.connect = std::chrono::milliseconds(300);
+        return o;
+    };
+    auto check = [&](const std::string& what, carcheck::client& c) {
+        carcheck::diagnostics diag;
+        auto [ec, r] = f.run(c.recognize_file(image, opts, diag, asio::as_tuple(asio::deferred)));
+        BOOST_TEST(ec.failed(), what);
+        clean(ec.message(), what + ": error message");
+        clean(diag.describe(ec), what + ": diagnostics");
+        clean(carcheck::api_error(ec, diag).what(), what + ": api_error");
+        return ec;
+    };
+    {
+        carcheck_test::connect_proxy proxy({.required_authorization = "Basic c29tZW9uZTplbHNl"});
+        carcheck::client c(f.ioc.get_executor(), with_proxy(proxy.port()));
+        BOOST_TEST(check("407", c) == carcheck::error::proxy_auth_required);
+        // What the proxy saw is the Basic credentials, as it must.
+        BOOST_TEST(proxy.heads().find("Proxy-Authorization: Basic cHJveHktdXNlcjpQd19zM2NyM3Q6QC94") != std::string::npos);
+    }
+    {
+        carcheck_test::connect_proxy proxy({.refuse_status = 403});
+        carcheck::client c(f.ioc.get_executor(), with_proxy(proxy.port()));
+        BOOST_TEST(check("403", c) == carcheck::error::proxy_refused);
+    }
+    {
+        asio::io_context silent_ioc;
+        silent_listener silent(silent_ioc);
+        std::thread t([&] { silent_ioc.run_for(std::chrono::seconds(30)); });
+        carcheck::client c(f.ioc.get_executor(), with_proxy(silent.port()));
+        BOOST_TEST(check("proxy silent", c) == carcheck::error::timeout);
+        silent_ioc.stop();
+        t.join();
+    }
+    {
+        unsigned short closed;
+        {
+            asio::io_context ioc;
+            asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+            closed = a.local_endpoint().port();
+        }
+        carcheck::client c(f.ioc.get_executor(), with_proxy(closed));
+        BOOST_TEST(check("proxy down", c) == asio::error::connection_refused);
+    }
+    // Unusable URLs: the constructor's exception never repeats the URL.
+    for (const std::string& url : {"socks5://proxy-user:" + encoded + "@127.0.0.1:1080",
+                                  "http://proxy-user:" + encoded + "@127.0.0.1:99999",
+                                  "http://proxy-user:" + encoded + "@127.0.0.1:1/p",
+                                  "http://proxy-user:" + encoded + "@",
+                                  std::string("http://proxy-user:Pw_s3cr3t:@/x@127.0.0.1 :1")}) {
+        auto o = f.options(true);
+        o.proxy = url;
+        try {
+            carcheck::client c(f.ioc.get_executor(), o);
+            BOOST_TEST(false, "accepted a bad proxy URL");
+        } catch (const carcheck::api_error& e) {
+            clean(e.what(), "the constructor's exception");
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -57,6 +57,18 @@ const char* const common_options_help = R"(Connection options:
                           local mock server whose certificate you do not have
   --timeout SECONDS       deadline of one request: writing it and reading the reply (default 60,
                           at most 31536000 = one year)
+  --connect-timeout SECONDS
+                          deadline of opening a connection: name resolution, TCP connect
+                          (every address), the proxy's CONNECT and the TLS handshake (default 10)
+  --proxy URL             HTTP proxy http://[user:password@]host[:port] (port 1080 if omitted);
+                          the connection to the service is a CONNECT tunnel, TLS end to end.
+                          Default: $https_proxy or $HTTPS_PROXY ($http_proxy for http://
+                          endpoints); --proxy "" connects directly. Prefer the environment
+                          for a password (the command line is visible to other users); it is
+                          never printed
+  --noproxy LIST          hosts reached without the proxy, as curl: comma-separated names
+                          (each also matches its subdomains), IP addresses or CIDR ranges, or
+                          * for all (default: $no_proxy or $NO_PROXY)
   --retries N             retries of a request lost on a connection before the server could
                           process it (default 2); 403s are retried for up to 5 minutes
   -h, --help              this help
@@ -260,6 +272,9 @@ cli_options parse_command_line(const std::vector<std::string>& args)
         {"--secret-key-file", {false, [&](const std::string& v) { o.secret_key_file = v; }}},
         {"--ca-file", {false, [&](const std::string& v) { o.ca_file = v; }}},
         {"--timeout", {false, [&](const std::string& v) { o.timeout = parse_seconds("--timeout", v); }}},
+        {"--connect-timeout", {false, [&](const std::string& v) { o.connect_timeout = parse_seconds("--connect-timeout", v); }}},
+        {"--proxy", {false, [&](const std::string& v) { o.proxy = v; }}},
+        {"--noproxy", {false, [&](const std::string& v) { o.noproxy = v; }}},
         {"--retries", {false, [&](const std::string& v) { o.retries = static_cast<unsigned>(parse_integer("--retries", v, 0, 100)); }}},
         {"--rate", {true, [&](const std::string& v) { o.rate = parse_rate("--rate", v); }}},
         {"--max-connection-failures", {true, [&](const std::string& v) { o.max_connection_failures = static_cast<std::size_t>(parse_integer("--max-connection-failures", v, 1, 1000000)); }}},

@@ -42,6 +42,11 @@ struct cli_options {
     std::string ca_file;
     bool insecure_loopback = false;
     std::optional<std::chrono::milliseconds> timeout;
+    std::optional<std::chrono::milliseconds> connect_timeout; ///< --connect-timeout
+    /// --proxy URL ("" = none); unset: $https_proxy / $HTTPS_PROXY (http_proxy for http://).
+    std::optional<std::string> proxy;
+    /// --noproxy LIST; unset: $no_proxy / $NO_PROXY. Applies to --proxy too, as in curl.
+    std::optional<std::string> noproxy;
     std::optional<unsigned> retries;
     std::optional<double> rate;
     std::size_t concurrency = 8;

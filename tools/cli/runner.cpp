@@ -71,6 +71,8 @@ std::string error_name(const carcheck::error_code& ec)
         case error::queue_full: return "queue_full";
         case error::client_closed: return "client_closed";
         case error::connection_closed: return "connection_closed";
+        case error::proxy_refused: return "proxy_refused";
+        case error::proxy_auth_required: return "proxy_auth_required";
         default: return "carcheck_" + std::to_string(ec.value());
         }
     }
@@ -107,6 +109,47 @@ bool is_loopback_host(const std::string& endpoint)
     }
 }
 
+/// The first of the environment variables that is set and not empty, else "".
+std::string first_env(const char* name, const char* fallback = nullptr)
+{
+    if (const char* v = std::getenv(name); v && *v)
+        return v;
+    if (const char* v = fallback ? std::getenv(fallback) : nullptr; v && *v)
+        return v;
+    return {};
+}
+
+/// The proxy as curl chooses it: --proxy, else the environment; none for a host in
+/// --noproxy (else $no_proxy / $NO_PROXY), whichever way the proxy was given.
+std::string proxy_for(const cli_options& o)
+{
+    std::string proxy;
+    if (o.proxy) {
+        proxy = *o.proxy;
+    } else {
+        // proxy_from_environment applies the environment's no_proxy itself; --noproxy
+        // replaces that list, so read the variable here and match below.
+        auto url = boost::urls::parse_uri(o.endpoint);
+        if (!url)
+            return {};
+        if (url->scheme_id() == boost::urls::scheme::https)
+            proxy = first_env("https_proxy", "HTTPS_PROXY");
+        else
+            proxy = first_env("http_proxy"); // lower case only, as curl
+    }
+    if (proxy.empty())
+        return {};
+    auto url = boost::urls::parse_uri(o.endpoint);
+    if (!url)
+        return proxy; // the client reports the unusable endpoint
+    std::string list;
+    if (o.noproxy)
+        list = *o.noproxy;
+    else
+        list = first_env("no_proxy", "NO_PROXY");
+    return carcheck::no_proxy_matches(url->host_address(), list) ? std::string{} : proxy;
+}
+
 carcheck::client_options make_client_options(const cli_options& o, const std::string& key)
 {
     carcheck::client_options c;
@@ -115,6 +158,9 @@ carcheck::client_options make_client_options(const cli_options& o, const std::st
     c.max_connections = o.concurrency;
     if (o.timeout)
         c.timeouts.request = *o.timeout;
+    if (o.connect_timeout)
+        c.timeouts.connect = *o.connect_timeout;
+    c.proxy = proxy_for(o);
     if (!o.ca_file.empty()) {
         if (::access(o.ca_file.c_str(), R_OK) != 0)
             throw usage_error("cannot read the CA file '" + o.ca_file + "': " + std::strerror(errno));
@@ -147,7 +193,7 @@ std::unique_ptr<carcheck::client> make_client(asio::io_context& ioc, const cli_o
         if (e.code() == carcheck::error::insecure_endpoint)
             throw usage_error("plain http:// endpoints are accepted for loopback hosts only (the key would "
                               "travel in clear text): use https:// for '" + redact(o.endpoint, key) + "'");
-        throw usage_error("unusable endpoint or TLS settings: " + redact(e.what(), key));
+        throw usage_error("unusable endpoint, proxy or TLS settings: " + redact(e.what(), key));
     }
 }
 
@@ -172,6 +218,9 @@ failure_kind classify(const carcheck::error_code& ec)
     // A certificate the CA file (or the system store) does not vouch for: every connection
     // will fail the same way.
     if (carcheck::is_certificate_verification_failure(ec))
+        return failure_kind::outage;
+    // Every connection goes through the proxy: its refusal holds for the whole batch.
+    if (ec == carcheck::error::proxy_auth_required || ec == carcheck::error::proxy_refused)
         return failure_kind::outage;
     if (std::strncmp(ec.category().name(), "asio.ssl", 8) == 0)
         return failure_kind::connection;

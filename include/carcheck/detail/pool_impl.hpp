@@ -2,8 +2,10 @@
 #define CARCHECK_DETAIL_POOL_IMPL_HPP
 
 #include <carcheck/config.hpp>
+#include <carcheck/detail/connector.hpp>
 #include <carcheck/detail/endpoint.hpp>
 #include <carcheck/detail/http_connection.hpp>
+#include <carcheck/detail/pool_options.hpp>
 #include <carcheck/detail/op_state.hpp>
 #include <carcheck/options.hpp>
 #include <carcheck/pool_counters.hpp>
@@ -28,12 +30,6 @@
 
 namespace carcheck::detail {
 
-/// Settings of the pool: a bound and the deadlines.
-struct pool_options {
-    std::size_t max_connections = 16;
-    timeout_options timeouts{};
-};
-
 /// A request waiting for a connection; lives in the waiting coroutine's frame.
 struct pool_waiter {
     explicit pool_waiter(const strand_type& s) : timer(s) {}
@@ -47,10 +43,6 @@ struct acquire_result {
     error_code ec;
     std::string failure;
     http_connection* conn = nullptr;
-};
-
-struct ssl_session_deleter {
-    void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
 };
 
 /// The pool's state. Every member function runs on `strand`.
@@ -97,12 +89,12 @@ private:
 
     std::vector<std::unique_ptr<http_connection>> all_;
     std::vector<http_connection*> idle_;      // most recently used at the back
-    std::vector<http_connection*> connecting_; // being established, for close()
+    std::vector<std::shared_ptr<connector>> connecting_; // being established, for close()
     std::deque<pool_waiter*> waiters_;        // FIFO
     // TLS sessions to resume, newest at the back. OpenSSL recommends using a TLS 1.3 session
     // for one resumption only, so each new connection takes its own (the last one is kept
     // and shared rather than falling back to a full handshake).
-    std::vector<std::unique_ptr<SSL_SESSION, ssl_session_deleter>> sessions_;
+    std::vector<ssl_session_ptr> sessions_;
     boost::asio::steady_timer* run_timer_ = nullptr; // while run() is active
     bool running_ = false;
     bool run_cancelled_ = false;
@@ -124,6 +116,7 @@ inline pool_counters pool_impl::counters() const noexcept
 
 #ifdef CARCHECK_HEADER_ONLY
 #include <carcheck/impl/connection_pool.ipp>
+#include <carcheck/impl/connector.ipp>
 #endif
 
 #endif

@@ -66,6 +66,23 @@ inline endpoint checked_endpoint(const client_options& opts)
     return ep;
 }
 
+/// The pool's settings: the bound, the deadlines and the parsed proxy (an unusable proxy URL
+/// fails the client's construction, its message never repeating the URL).
+inline pool_options pool_options_for(const client_options& opts)
+{
+    pool_options p;
+    p.max_connections = opts.max_connections;
+    p.timeouts = opts.timeouts;
+    if (!opts.proxy.empty()) {
+        proxy_target proxy;
+        std::string message;
+        if (auto ec = parse_proxy(opts.proxy, proxy, message))
+            throw api_error(ec, diagnostics{0, {}, std::move(message), {}, 0});
+        p.proxy = std::move(proxy);
+    }
+    return p;
+}
+
 /// The scheduler admits no more requests than the pool has connections, so that a request
 /// is held by the scheduler (which knows the rate-limit window) rather than admitted and
 /// then parked in the pool's queue while the window runs out.
@@ -79,7 +96,7 @@ inline scheduler_options scheduling_for(const client_options& opts)
 
 CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options opts)
     : opts_(std::move(opts)), ep_(checked_endpoint(opts_)),
-      pool_(std::make_shared<pool_impl>(std::move(ex), ep_, pool_options{opts_.max_connections, opts_.timeouts},
+      pool_(std::make_shared<pool_impl>(std::move(ex), ep_, pool_options_for(opts_),
                                         ep_.tls ? make_tls_context(opts_.tls) : nullptr)),
       scheduler_(pool_->strand(), scheduling_for(opts_))
 {

@@ -5,10 +5,6 @@
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-
-#include <openssl/x509v3.h>
-
 #include <algorithm>
 
 namespace carcheck {
@@ -127,103 +123,40 @@ CARCHECK_DECL void pool_impl::hand_over(http_connection* c)
 CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
 {
     auto self = shared_from_this(); // keeps the pool alive until this attempt ends
-    std::unique_ptr<http_connection> conn;
-    if (ep_.tls)
-        conn = std::make_unique<http_connection>(tls_stream(strand_, *ctx_));
-    else
-        conn = std::make_unique<http_connection>(beast::tcp_stream(strand_));
+    ssl_session_ptr session;
+    if (ep_.tls && !sessions_.empty()) {
+        // A copy: the connection's SSL may mark the object it was given not resumable
+        // (an unexpected EOF later does), and the last one is shared with the next.
+        session.reset(SSL_SESSION_dup(sessions_.back().get()));
+        if (sessions_.size() > 1)
+            sessions_.pop_back();
+    }
+    auto c = std::make_shared<connector>(strand_, ep_, opts_, ctx_.get(), std::move(session), counters_);
     // Take the slot reserved by spawn_connects.
-    *std::find(connecting_.begin(), connecting_.end(), nullptr) = conn.get();
-
-    error_code ec;
-    std::string failure;
-    const std::string where = ep_.host + ":" + port_text_;
-
-    net::ip::tcp::resolver resolver(strand_);
-    auto [rec, results] =
-        co_await resolver.async_resolve(ep_.host, port_text_, as_tuple(use_awaitable));
-    if (rec) {
-        ec = rec;
-        failure = "cannot resolve " + ep_.host + ": " + rec.message();
-        ++counters_.connect_errors;
-    }
-    if (!ec && !closed_) {
-        conn->tcp().expires_after(opts_.timeouts.connect);
-        auto [cec, connected] =
-            co_await conn->tcp().async_connect(results, as_tuple(use_awaitable));
-        (void)connected;
-        if (cec) {
-            ++counters_.connect_errors;
-            ec = cec == beast::error::timeout ? error_code(error::timeout) : cec;
-            failure = "cannot connect to " + where + ": " +
-                      (cec == beast::error::timeout ? "no answer within the connect timeout" : cec.message());
-        } else {
-            ++counters_.connects;
-            conn->tcp().socket().set_option(net::ip::tcp::no_delay(true), ec);
-            ec = {};
-        }
-    }
-    if (!ec && !closed_ && ep_.tls) {
-        tls_stream& s = *conn->tls();
-        SSL* ssl = s.native_handle();
-        if (!ep_.is_ip_literal())
-            SSL_set_tlsext_host_name(ssl, ep_.host.c_str()); // SNI
-        // Host name (or IP address) verification inside OpenSSL's chain verification.
-        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (ep_.is_ip_literal())
-            X509_VERIFY_PARAM_set1_ip_asc(param, ep_.host.c_str());
-        else
-            X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
-        if (!sessions_.empty()) {
-            // A copy: the connection's SSL may mark the object it was given not resumable
-            // (an unexpected EOF later does), and the last one is shared with the next.
-            if (SSL_SESSION* copy = SSL_SESSION_dup(sessions_.back().get())) {
-                SSL_set_session(ssl, copy); // the SSL holds its own reference
-                SSL_SESSION_free(copy);
-            }
-            if (sessions_.size() > 1)
-                sessions_.pop_back();
-        }
-        conn->tcp().expires_after(opts_.timeouts.handshake);
-        auto [hec] = co_await s.async_handshake(net::ssl::stream_base::client, as_tuple(use_awaitable));
-        if (hec) {
-            ++counters_.handshake_errors;
-            ec = hec == beast::error::timeout ? error_code(error::timeout) : hec;
-            failure = "TLS handshake with " + where + " failed: " +
-                      (hec == beast::error::timeout ? "no answer within the handshake timeout" : hec.message());
-            const long verify = SSL_get_verify_result(ssl);
-            if (verify != X509_V_OK)
-                failure += std::string(": ") + X509_verify_cert_error_string(verify);
-        } else if (SSL_session_reused(ssl)) {
-            ++counters_.handshakes_resumed;
-        } else {
-            ++counters_.handshakes_full;
-        }
-    }
-    conn->tcp().expires_never();
-    connecting_.erase(std::find(connecting_.begin(), connecting_.end(), conn.get()));
+    *std::find(connecting_.begin(), connecting_.end(), nullptr) = c;
+    connect_result r = co_await c->run();
+    connecting_.erase(std::find(connecting_.begin(), connecting_.end(), c));
 
     if (closed_) {
-        conn->close();
+        if (r.conn)
+            r.conn->close();
         co_return;
     }
-    if (ec) {
-        conn->close();
+    if (r.ec) {
         // The first waiter learns why instead of waiting for its deadline.
         if (!waiters_.empty()) {
             pool_waiter* w = waiters_.front();
             waiters_.pop_front();
-            w->ec = ec;
-            w->failure = std::move(failure);
+            w->ec = r.ec;
+            w->failure = std::move(r.failure);
             w->timer.cancel();
         }
         spawn_connects();
         co_return;
     }
-    http_connection* c = conn.get();
-    all_.push_back(std::move(conn));
-    hand_over(c);
+    http_connection* conn = r.conn.get();
+    all_.push_back(std::move(r.conn));
+    hand_over(conn);
 }
 
 CARCHECK_DECL void pool_impl::close_expired() noexcept
@@ -354,9 +287,9 @@ CARCHECK_DECL void pool_impl::close()
     if (closed_)
         return;
     closed_ = true;
-    for (http_connection* c : connecting_)
+    for (auto& c : connecting_)
         if (c)
-            c->close();
+            c->cancel();
     for (http_connection* c : idle_)
         destroy(c);
     idle_.clear();

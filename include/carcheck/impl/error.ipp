@@ -39,6 +39,8 @@ public:
         case error::queue_full: return "request queue is full";
         case error::client_closed: return "client closed";
         case error::connection_closed: return "the server closed the connection before replying";
+        case error::proxy_refused: return "the proxy refused the tunnel (CONNECT)";
+        case error::proxy_auth_required: return "the proxy requires authentication (HTTP 407)";
         }
         return "unknown carcheck error";
     }
