@@ -55,8 +55,12 @@ const char* const common_options_help = R"(Connection options:
   --insecure-loopback     do not verify the TLS certificate; allowed only when the endpoint
                           host is a loopback address (127.0.0.0/8, ::1, localhost), e.g. a
                           local mock server whose certificate you do not have
-  --timeout SECONDS       deadline of one request: writing it and reading the reply (default 60,
-                          at most 31536000 = one year)
+  --stall-timeout SECONDS an attempt fails with a timeout when no byte moved on its connection
+                          for this long, writing the request or reading the reply (default 30;
+                          a slow upload that keeps moving never times out)
+  --timeout SECONDS       total deadline of one attempt: writing the request and reading the
+                          reply, however fast it moves (default: none; both at most 31536000 =
+                          one year)
   --retries N             retries of a request lost on a connection before the server could
                           process it (default 2); 403s are retried for up to 5 minutes
   -h, --help              this help
@@ -260,6 +264,7 @@ cli_options parse_command_line(const std::vector<std::string>& args)
         {"--secret-key-file", {false, [&](const std::string& v) { o.secret_key_file = v; }}},
         {"--ca-file", {false, [&](const std::string& v) { o.ca_file = v; }}},
         {"--timeout", {false, [&](const std::string& v) { o.timeout = parse_seconds("--timeout", v); }}},
+        {"--stall-timeout", {false, [&](const std::string& v) { o.stall_timeout = parse_seconds("--stall-timeout", v); }}},
         {"--retries", {false, [&](const std::string& v) { o.retries = static_cast<unsigned>(parse_integer("--retries", v, 0, 100)); }}},
         {"--rate", {true, [&](const std::string& v) { o.rate = parse_rate("--rate", v); }}},
         {"--max-connection-failures", {true, [&](const std::string& v) { o.max_connection_failures = static_cast<std::size_t>(parse_integer("--max-connection-failures", v, 1, 1000000)); }}},

@@ -115,6 +115,8 @@ carcheck::client_options make_client_options(const cli_options& o, const std::st
     c.max_connections = o.concurrency;
     if (o.timeout)
         c.timeouts.request = *o.timeout;
+    if (o.stall_timeout)
+        c.timeouts.stall = *o.stall_timeout;
     if (!o.ca_file.empty()) {
         if (::access(o.ca_file.c_str(), R_OK) != 0)
             throw usage_error("cannot read the CA file '" + o.ca_file + "': " + std::strerror(errno));

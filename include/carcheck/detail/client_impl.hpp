@@ -149,7 +149,8 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
         http_connection* conn = acquired.conn;
         const bool reused = conn->exchanges > 0;
         st.active = conn;
-        r = co_await conn->exchange(req, opts_.max_response_bytes, opts_.timeouts.request);
+        r = co_await conn->exchange(req, opts_.max_response_bytes,
+                                    exchange_limits{opts_.timeouts.stall, opts_.timeouts.request});
         st.active = nullptr;
         pool().release(conn, r.reusable && !st.cancelled);
         if (st.cancelled) {
