@@ -1037,6 +1037,157 @@ def cmd_compile_section(a):
     print(section)
 
 
+# --- throttled large upload: a bandwidth-limited loopback link -------------------------------
+THROTTLED_BEGIN = "<!-- throttled:begin -->"
+THROTTLED_END = "<!-- throttled:end -->"
+
+
+class ThrottledForwarder:
+    """Forwards 127.0.0.1:port to 127.0.0.1:target, at most `rate` bytes/s in each direction of
+    each connection (paced per 64 KiB chunk; idle time earns no burst). Threads, stdlib only."""
+
+    def __init__(self, target, rate):
+        self.target, self.rate = target, rate
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", self.target))
+            for x in (c, u):
+                x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    def _pump(self, src, dst):
+        nxt = time.monotonic()
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                nxt = max(nxt, time.monotonic()) + len(b) / self.rate
+                delay = nxt - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                dst.sendall(b)
+        except OSError:
+            for x in (src, dst):
+                try:
+                    x.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+def cmd_throttled(a):
+    """carcheck (defaults, then with a total deadline) and curl -F upload one large file through the
+    same throttled link to carcheck-mock over TLS: wall time, outcome."""
+    work = tempfile.mkdtemp(prefix="carcheck-throttled.")
+    size = a.size_mb * 1_000_000
+    rate = a.rate_mb * 1_000_000
+    image = os.path.join(work, "large.jpg")
+    with open(image, "wb") as f:
+        f.write(jpeg_like(2048, 7, plate="SLOW200"))
+        f.truncate(size)
+    cert = os.path.join(work, "mock-ca.pem")
+    key = "throttled-key"
+    mock = subprocess.Popen([a.mock, "--https-port", "0", "--no-http", "--bind", "127.0.0.1", "--quiet",
+                             "--key", f"{key}:100000000", "--write-cert", cert,
+                             "--max-body-bytes", str(size * 2)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    rows = []
+    try:
+        line = mock.stdout.readline()
+        m = re.search(r"https=(\d+)", line)
+        if not m:
+            raise RuntimeError(f"carcheck-mock did not start: {line!r}")
+        link = ThrottledForwarder(int(m.group(1)), rate)
+        endpoint = f"https://127.0.0.1:{link.port}/v3"
+        env = dict(os.environ, CARCHECK_SECRET_KEY=key)
+        env.pop("CARCHECK_ENDPOINT", None)
+        runs = [("carcheck_defaults", "carcheck, defaults (stall 30 s, no total deadline)",
+                 [a.cli, "recognize", "--endpoint", endpoint, "--ca-file", cert, "--quiet", image]),
+                ("carcheck_timeout", f"carcheck --timeout {a.deadline} (a total deadline, as the old default was)",
+                 [a.cli, "recognize", "--endpoint", endpoint, "--ca-file", cert, "--quiet",
+                  "--timeout", str(a.deadline), image]),
+                ("curl_form", "curl -F image=@file (no timeout)",
+                 ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert,
+                  "-F", f"image=@{image};type=image/jpeg",
+                  f"{endpoint}/recognize?secret_key={key}&country=us"])]
+        for rep in range(1, a.runs + 1):
+            for name, title, cmd in runs:
+                start = time.monotonic()
+                p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+                wall = time.monotonic() - start
+                if name == "curl_form":
+                    ok, outcome = p.stdout.strip() == "200", f"HTTP {p.stdout.strip()}"
+                else:
+                    try:
+                        v = json.loads(p.stdout.strip().splitlines()[-1])
+                    except (ValueError, IndexError):
+                        v = {"ok": False, "error": "no output", "message": p.stderr.strip()[-200:]}
+                    ok = bool(v.get("ok"))
+                    outcome = "ok" if ok else f"{v.get('error')}: {v.get('message')}"
+                rows.append({"client": name, "title": title, "rep": rep, "wall_s": wall, "ok": ok,
+                             "exit": p.returncode, "outcome": outcome,
+                             "cmd": shlex.join(cmd).replace(work, "WORK").replace(key, "KEY")
+                                    .replace(str(link.port), "PORT")})
+                print(f"throttled: {name} run {rep}: {wall:.2f} s, {outcome}", flush=True)
+        link.close()
+    finally:
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    data = {"size_mb": a.size_mb, "rate_mb": a.rate_mb, "deadline_s": a.deadline, "rows": rows}
+    with open(os.path.join(a.out, "throttled.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    section = "\n".join(render_throttled(data))
+    replace_section(os.path.join(a.out, "RESULTS.md"), THROTTLED_BEGIN, THROTTLED_END, section)
+    print(section)
+
+
+def render_throttled(d):
+    size, rate = d["size_mb"], d["rate_mb"]
+    ideal = size / rate
+    md = [THROTTLED_BEGIN, "## Throttled large upload (slow link)\n",
+          f"One {size} MB multipart upload to carcheck-mock over TLS through a loopback forwarder limited to "
+          f"{rate} MB/s in each direction (`harness.py throttled`, python3 stdlib threads; `bash benchmark/run.sh "
+          f"--only throttled`). The link alone needs {ideal:.0f} s. Wall time per run (min / median / max) "
+          "and the outcome of every run:\n",
+          "| client | wall time (s) | outcome |", "|---|---|---|"]
+    seen = []
+    for r in d["rows"]:
+        if r["client"] not in seen:
+            seen.append(r["client"])
+    for cl in seen:
+        g = [r for r in d["rows"] if r["client"] == cl]
+        outcomes = sorted({r["outcome"] for r in g})
+        md.append(f"| {g[0]['title']} | {mmm(stats([r['wall_s'] for r in g]), 2)} | "
+                  f"{'; '.join(o.replace('|', '/') for o in outcomes)} ({sum(r['ok'] for r in g)}/{len(g)} ok) |")
+    md += ["",
+           f"A whole-upload deadline of 60 s (the old `timeouts.request` default) fails any upload of {size} MB "
+           f"slower than {size / 60:.2f} MB/s ({size * 8 / 60:.1f} Mbit/s): at 20 Mbit/s (2.5 MB/s) it needs "
+           f"{size / 2.5:.0f} s. The stall timeout (30 s without a byte moving) never fires on a link that keeps "
+           "moving, whatever its speed; the total deadline is off by default.",
+           "", "Command lines (first run):", "", "```"]
+    for cl in seen:
+        md.append(next(r for r in d["rows"] if r["client"] == cl)["cmd"])
+    md += ["```", "", THROTTLED_END]
+    return md
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd_name", required=True)
@@ -1097,6 +1248,15 @@ def main():
     s.add_argument("--concurrency", type=int, default=16)
     s.add_argument("--render-only", action="store_true", help="rewrite the section from DIR/replicas.json")
     s.set_defaults(f=cmd_replicas)
+    s = sub.add_parser("throttled")
+    s.add_argument("--cli", required=True)
+    s.add_argument("--mock", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--size-mb", type=int, default=200)
+    s.add_argument("--rate-mb", type=float, default=20)
+    s.add_argument("--deadline", type=float, default=5, help="the --timeout of the total-deadline run")
+    s.add_argument("--runs", type=int, default=2)
+    s.set_defaults(f=cmd_throttled)
     a = p.parse_args()
     a.f(a)
 

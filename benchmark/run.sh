@@ -9,6 +9,8 @@
 #                                    # one rate-limited key; rewrites only its RESULTS.md section
 #   bash benchmark/run.sh --only compile    # just section 9 (~5 minutes, no build): compile time
 #                                    # of a user's file; rewrites only its RESULTS.md section
+#   bash benchmark/run.sh --only throttled  # just the throttled large upload (~1 minute): 200 MB
+#                                    # through a 20 MB/s loopback link, carcheck vs curl -F
 #
 # Installs what is missing (Debian packages), builds the benchmark programs in the release
 # preset (and the command-line tool), starts nginx (TLS + plain, one worker pinned to core 0)
@@ -25,10 +27,10 @@ quick=0 cli_memory_only=0 only=""
 case "${1:-}" in
   --quick) quick=1 ;;
   --cli-memory) cli_memory_only=1 ;;
-  --only) only=${2:-}; [[ $only == replicas || $only == compile ]] || { echo "usage: bash benchmark/run.sh --only replicas|compile" >&2; exit 2; } ;;
+  --only) only=${2:-}; [[ $only == replicas || $only == compile || $only == throttled ]] || { echo "usage: bash benchmark/run.sh --only replicas|compile|throttled" >&2; exit 2; } ;;
   "") ;;
   -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas|compile]" >&2; exit 2 ;;
+  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas|compile|throttled]" >&2; exit 2 ;;
 esac
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -114,6 +116,21 @@ if [[ $only == replicas ]]; then
   cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
   replicas_section
   log "done: $bench_dir/RESULTS.md (section Replicas), $bench_dir/replicas.json"
+  exit 0
+fi
+
+# The throttled large upload alone: the CLI, the mock, curl and python3.
+throttled_section() {
+  log "throttled: one 200 MB upload through a 20 MB/s loopback link, carcheck (defaults, --timeout 5) and curl -F"
+  "${harness[@]}" throttled --cli "$build_dir/tools/cli/carcheck" --mock "$build_dir/tools/mock_server/carcheck-mock" \
+    --out "$bench_dir" --size-mb 200 --rate-mb 20 --deadline 5 --runs 2
+}
+if [[ $only == throttled ]]; then
+  log "building the command-line tool and the mock (release preset) in $build_dir"
+  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
+  throttled_section
+  log "done: $bench_dir/RESULTS.md (section Throttled large upload), $bench_dir/throttled.json"
   exit 0
 fi
 
@@ -371,6 +388,7 @@ fi
 rm -f "$work/batch-out.jsonl"
 
 replicas_section
+throttled_section
 
 compile_section
 

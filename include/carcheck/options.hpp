@@ -17,7 +17,13 @@ struct timeout_options {
     /// Establishing a new connection, all of it: name resolution, TCP connect (every
     /// address tried), the proxy's CONNECT exchange and the TLS handshake.
     std::chrono::milliseconds connect{10'000};
-    std::chrono::milliseconds request{60'000};   ///< writing the request and reading the reply
+    /// An attempt (writing the request, reading the reply) fails when no byte moved on its
+    /// connection in either direction for this long: a transfer that keeps moving, however
+    /// slowly, never times out. Detected within 1.25 x this time. 0 = off.
+    std::chrono::milliseconds stall{30'000};
+    /// Total deadline of an attempt (writing the request and reading the reply), whatever
+    /// the progress. 0 = none (the default: a large upload on a slow link takes its time).
+    std::chrono::milliseconds request{0};
     std::chrono::milliseconds pool_wait{30'000}; ///< waiting for a free pooled connection
     /// Idle pooled connections are closed after this: when the next request starts, or on
     /// time while client::async_run() runs (no timer keeps io_context::run() busy otherwise).

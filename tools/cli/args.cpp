@@ -55,8 +55,12 @@ const char* const common_options_help = R"(Connection options:
   --insecure-loopback     do not verify the TLS certificate; allowed only when the endpoint
                           host is a loopback address (127.0.0.0/8, ::1, localhost), e.g. a
                           local mock server whose certificate you do not have
-  --timeout SECONDS       deadline of one request: writing it and reading the reply (default 60,
-                          at most 31536000 = one year)
+  --stall-timeout SECONDS an attempt fails with a timeout when no byte moved on its connection
+                          for this long, writing the request or reading the reply (default 30;
+                          a slow upload that keeps moving never times out)
+  --timeout SECONDS       total deadline of one attempt: writing the request and reading the
+                          reply, however fast it moves (default: none; both at most 31536000 =
+                          one year)
   --connect-timeout SECONDS
                           deadline of opening a connection: name resolution, TCP connect
                           (every address), the proxy's CONNECT and the TLS handshake (default 10)
@@ -272,6 +276,7 @@ cli_options parse_command_line(const std::vector<std::string>& args)
         {"--secret-key-file", {false, [&](const std::string& v) { o.secret_key_file = v; }}},
         {"--ca-file", {false, [&](const std::string& v) { o.ca_file = v; }}},
         {"--timeout", {false, [&](const std::string& v) { o.timeout = parse_seconds("--timeout", v); }}},
+        {"--stall-timeout", {false, [&](const std::string& v) { o.stall_timeout = parse_seconds("--stall-timeout", v); }}},
         {"--connect-timeout", {false, [&](const std::string& v) { o.connect_timeout = parse_seconds("--connect-timeout", v); }}},
         {"--proxy", {false, [&](const std::string& v) { o.proxy = v; }}},
         {"--noproxy", {false, [&](const std::string& v) { o.noproxy = v; }}},

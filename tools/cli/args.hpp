@@ -41,7 +41,8 @@ struct cli_options {
     std::string secret_key_file; ///< --secret-key-file; else CARCHECK_SECRET_KEY
     std::string ca_file;
     bool insecure_loopback = false;
-    std::optional<std::chrono::milliseconds> timeout;
+    std::optional<std::chrono::milliseconds> timeout;       ///< --timeout: total per attempt (default none)
+    std::optional<std::chrono::milliseconds> stall_timeout; ///< --stall-timeout (default: the library's 30 s)
     std::optional<std::chrono::milliseconds> connect_timeout; ///< --connect-timeout
     /// --proxy URL ("" = none); unset: $https_proxy / $HTTPS_PROXY (http_proxy for http://).
     std::optional<std::string> proxy;
@@ -88,7 +89,7 @@ std::string usage_hint(command cmd);
 /// `optional` (carcheck config: GET /config takes no key), which returns "" then.
 std::string load_secret_key(const cli_options& o, bool optional = false);
 
-/// The longest --timeout accepted, in seconds (a year; longer deadlines overflow the clock).
+/// The longest --timeout / --stall-timeout accepted, in seconds (a year; longer deadlines overflow the clock).
 inline constexpr double max_timeout_seconds = 86400.0 * 365;
 
 } // namespace carcheck_cli

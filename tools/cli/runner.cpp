@@ -158,6 +158,8 @@ carcheck::client_options make_client_options(const cli_options& o, const std::st
     c.max_connections = o.concurrency;
     if (o.timeout)
         c.timeouts.request = *o.timeout;
+    if (o.stall_timeout)
+        c.timeouts.stall = *o.stall_timeout;
     if (o.connect_timeout)
         c.timeouts.connect = *o.connect_timeout;
     c.proxy = proxy_for(o);

@@ -144,7 +144,8 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
         }
         const bool reused = conn->exchanges > 0;
         st.active = conn;
-        r = co_await conn->exchange(req, opts_.max_response_bytes, opts_.timeouts.request);
+        const exchange_limits limits{opts_.timeouts.stall, opts_.timeouts.request}; // named: g++ 12 and co_await temporaries
+        r = co_await conn->exchange(req, opts_.max_response_bytes, limits);
         st.active = nullptr;
         pool().release(conn, r.reusable && !st.cancelled);
         if (st.cancelled) {

@@ -1,6 +1,7 @@
 #ifndef CARCHECK_DETAIL_HTTP_CONNECTION_HPP
 #define CARCHECK_DETAIL_HTTP_CONNECTION_HPP
 
+#include <carcheck/detail/transfer_watchdog.hpp>
 #include <carcheck/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <variant>
 
@@ -88,11 +90,12 @@ public:
         return ::poll(&p, 1, 0) == 0;
     }
 
-    /// Writes `req` and reads the response within `timeout`.
+    /// Writes `req` and reads the response. It fails with error::timeout when no byte moved
+    /// in either direction for `limits.stall`, or when it took longer than `limits.total`.
     template <class Body>
     boost::asio::awaitable<exchange_result> exchange(http::request<Body>& req,
                                                      std::size_t body_limit,
-                                                     std::chrono::milliseconds timeout);
+                                                     exchange_limits limits);
 
     steady_clock::time_point last_used{};
     std::uint64_t exchanges = 0;
@@ -111,9 +114,15 @@ private:
     /// Reads the response into `r`; fills r.ec / r.failure when that fails.
     boost::asio::awaitable<void> read_response(exchange_result& r, std::size_t body_limit, const char* phase);
 
+    /// After each step of an exchange: when the watchdog cut it, the outcome is a timeout
+    /// (whatever the cancelled operation reported, even a success that raced the cancel).
+    bool timed_out(exchange_result& r, const char* phase);
+
     std::variant<beast::tcp_stream, tls_stream> stream_;
     beast::flat_buffer buffer_;
     beast::flat_buffer out_; // small requests, serialised in one piece; its capacity is kept
+    exchange_limits limits_{};
+    transfer_watchdog watchdog_; // declared last: detached before the stream goes away
 };
 
 /// Requests whose body is at most this size are serialised into one contiguous buffer and
@@ -160,6 +169,31 @@ inline exchange_result& fail_exchange(exchange_result& r, error_code ec, const c
     return r;
 }
 
+/// "2 s", "0.7 s": a duration for a diagnostics message.
+inline std::string format_seconds(std::chrono::milliseconds d)
+{
+    char text[32];
+    if (d.count() % 1000 == 0)
+        std::snprintf(text, sizeof text, "%lld s", static_cast<long long>(d.count() / 1000));
+    else
+        std::snprintf(text, sizeof text, "%g s", static_cast<double>(d.count()) / 1000.0);
+    return text;
+}
+
+inline bool http_connection::timed_out(exchange_result& r, const char* phase)
+{
+    const auto v = watchdog_.expired();
+    if (v == transfer_watchdog::verdict::none)
+        return false;
+    r.reusable = false;
+    r.ec = error::timeout;
+    if (v == transfer_watchdog::verdict::stalled)
+        r.failure = "no byte moved for " + format_seconds(limits_.stall) + " while " + phase;
+    else
+        r.failure = "request deadline of " + format_seconds(limits_.total) + " expired while " + phase;
+    return true;
+}
+
 template <class Body>
 bool http_connection::flatten(http::request_serializer<Body>& sr, error_code& ec)
 {
@@ -178,14 +212,20 @@ bool http_connection::flatten(http::request_serializer<Body>& sr, error_code& ec
 
 template <class Body>
 boost::asio::awaitable<exchange_result>
-http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
-                          std::chrono::milliseconds timeout)
+http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exchange_limits limits)
 {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     exchange_result r;
     ++exchanges;
-    tcp().expires_after(timeout);
+    // The stream's own deadline stays off (connect_one leaves it so): with one it would arm
+    // and cancel a timer for every read and write. The watchdog arms one per exchange.
+    limits_ = limits;
+    watchdog_.start(tcp().socket(), limits);
+    struct stop_watchdog {
+        transfer_watchdog& w;
+        ~stop_watchdog() { w.stop(); }
+    } stop_on_exit{watchdog_};
 
     http::request_serializer<Body> serializer{req};
     error_code wec;
@@ -194,8 +234,7 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
         // A small request (the usual image upload) goes out as one buffer: header, multipart
         // framing and image together. Written piecewise, the header, the part header, the
         // image and the closing delimiter each became a write_some of their own -- a TLS
-        // record, a send() and a timer armed and cancelled by the stream for each -- which
-        // cost more than copying some tens of KB once.
+        // record and a send() for each -- which cost more than copying some tens of KB once.
         if (flatten(serializer, wec)) {
             auto [e, n] = co_await visit([&](auto& s) {
                 return boost::asio::async_write(s, out_.data(), as_tuple(use_awaitable));
@@ -213,6 +252,8 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
         (void)written;
         wec = e;
     }
+    if (timed_out(r, "sending the request"))
+        co_return r;
     if (wec) {
         r.reusable = false;
         // A body that failed (file changed or unreadable) keeps its own error code.
@@ -227,6 +268,8 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit,
             // the write. Nothing there (or only the reset): the write's error stands.
             exchange_result early;
             co_await read_response(early, body_limit, "reading a reply that came before the upload ended");
+            if (early.ec == error::timeout)
+                co_return early;
             if (!early.ec || early.response_started) {
                 early.reusable = false; // the request was cut short: the connection is done
                 co_return early;
@@ -253,11 +296,12 @@ inline boost::asio::awaitable<void> http_connection::read_response(exchange_resu
     });
     (void)got;
     r.response_started = parser.got_some();
+    if (timed_out(r, phase))
+        co_return;
     if (rec) {
         fail_exchange(r, rec, phase);
         co_return;
     }
-    tcp().expires_never();
     r.response = parser.release();
     r.reusable = r.response.keep_alive() && buffer_.size() == 0;
     last_used = steady_clock::now();
