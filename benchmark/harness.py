@@ -1051,10 +1051,10 @@ def latency_once(a, limit, mode, work):
     finally:
         mock.send_signal(signal.SIGTERM)
         mock.wait(timeout=30)
-    row = next((l for l in summary if "in flight:" in l), "")
+    row = next((m.group(1) for m in (re.match(r"^\s+in flight\s+(.*)", l) for l in summary) if m), "")
     return {"limit": limit, "mode": mode, "images": images, "ok": ok, "exit_code": code, "wall_s": wall,
             "ideal_s": images / limit, "images_per_s": ok / wall if wall > 0 else 0.0,
-            "in_flight_summary": row.split("in flight:", 1)[-1].strip(), "samples": samples,
+            "in_flight_summary": row.strip(), "samples": samples,
             "cmd": shlex.join(cmd).replace(key, "KEY").replace(work, "WORK")}
 
 
