@@ -1000,6 +1000,136 @@ def replace_section(results, begin, end, section):
         f.write(text)
 
 
+# --- latency: a latency-bound batch (the mock takes --latency-ms per recognition) ----------
+LATENCY_BEGIN = "<!-- latency:begin -->"
+LATENCY_END = "<!-- latency:end -->"
+
+
+def latency_once(a, limit, mode, work):
+    """One CLI run on limit x seconds images against a mock key of `limit` requests per 1 s
+    window, answering each recognition a.latency_ms later. Samples the progress lines'
+    "in flight N/L" with their arrival times."""
+    key = f"latency-{limit}-key"
+    mock = subprocess.Popen([a.mock, "--http-port", "0", "--no-https", "--bind", "127.0.0.1", "--quiet",
+                             "--latency-ms", str(a.latency_ms), "--key", f"{key}:100000000:{limit}:1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = mock.stdout.readline()
+        m = re.search(r"http=(\d+)", line)
+        if not m:
+            raise RuntimeError(f"carcheck-mock did not start: {line!r}")
+        endpoint = f"http://127.0.0.1:{m.group(1)}/v3"
+        images = limit * a.seconds
+        folder = os.path.join(work, f"l{limit}")
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            for i in range(images):
+                with open(os.path.join(folder, f"L{i}.jpg"), "wb") as f:
+                    f.write(jpeg_like(2048, i, plate=f"L{i}"))
+        out = os.path.join(work, f"l{limit}-{mode}.jsonl")
+        if os.path.exists(out):
+            os.remove(out)
+        cmd = [a.cli, "recognize", "--endpoint", endpoint, "--progress-interval", "0.1", "--output", out]
+        if mode != "adaptive":
+            cmd += ["--concurrency", mode]
+        cmd.append(folder)
+        env = dict(os.environ, CARCHECK_SECRET_KEY=key)
+        env.pop("CARCHECK_ENDPOINT", None)
+        start = time.monotonic()
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        samples, summary = [], []
+        for l in child.stderr:
+            t = time.monotonic() - start
+            m = re.search(r", in flight (\d+)(?:/(\d+))?, ", l)
+            if m:
+                samples.append([round(t, 3), int(m.group(1)), int(m.group(2) or 0)])
+            else:
+                summary.append(l.rstrip())
+        code = child.wait(timeout=600)
+        wall = time.monotonic() - start
+        ok = sum(1 for l in open(out) if l.strip() and json.loads(l).get("ok"))
+    finally:
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(timeout=30)
+    row = next((m.group(1) for m in (re.match(r"^\s+in flight\s+(.*)", l) for l in summary) if m), "")
+    return {"limit": limit, "mode": mode, "images": images, "ok": ok, "exit_code": code, "wall_s": wall,
+            "ideal_s": images / limit, "images_per_s": ok / wall if wall > 0 else 0.0,
+            "in_flight_summary": row.strip(), "samples": samples,
+            "cmd": shlex.join(cmd).replace(key, "KEY").replace(work, "WORK")}
+
+
+def render_latency(data, plots_dir):
+    runs = data["runs"]
+    md = [LATENCY_BEGIN, "## Latency-bound batch: requests in flight sized to the latency\n"]
+    md.append(f"`carcheck recognize` on limit x {data['seconds']} images against carcheck-mock with "
+              f"`--latency-ms {data['latency_ms']}` (every recognition answered {data['latency_ms']} ms after it "
+              "arrived, on a timer) and a key allowed LIMIT requests per 1 s window (`--key NAME:100000000:LIMIT:1`); "
+              f"{data['date']}. `adaptive` is the CLI's default (no `--concurrency`: the number in flight follows "
+              "allowed rate × observed latency, capped at `--max-concurrency` 64); `8` is `--concurrency 8`, the "
+              "old default, which caps the batch at 8 / 0.2 s = 40 images/s whatever the key allows. Wall time "
+              "includes process start-up and the first request, sent alone to learn the limit. "
+              f"Binaries: `{data.get('binaries', '')}`.\n")
+    md.append("| allowed rate (/s) | `--concurrency` | images | ok | wall s | ideal s | images/s | share of allowed rate | in flight (summary) |")
+    md.append("|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        md.append(f"| {r['limit']} | {r['mode']} | {r['images']} | {r['ok']} | {r['wall_s']:.2f} | {r['ideal_s']:.1f} | "
+                  f"{r['images_per_s']:.1f} | {100 * r['images_per_s'] / r['limit']:.0f} % | {r['in_flight_summary']} |")
+    md.append("")
+    png = os.path.join(plots_dir, "latency_in_flight.png")
+    with tempfile.TemporaryDirectory() as td:
+        series = []
+        for i, r in enumerate(runs):
+            if not r["samples"]:
+                continue
+            with open(os.path.join(td, f"{i}.dat"), "w") as f:
+                for t, n, lim in r["samples"]:
+                    f.write(f"{t} {n} {lim}\n")
+            series.append(f"'{td}/{i}.dat' using 1:2 with lines lw 2 title '{r['limit']}/s, {r['mode']}: in flight'")
+            if r["mode"] == "adaptive":
+                series.append(f"'{td}/{i}.dat' using 1:3 with lines lw 1 dt 2 title '{r['limit']}/s, adaptive: limit'")
+        if series and gnuplot(f"""
+set terminal pngcairo size 800,450
+set output '{png}'
+set title 'Requests in flight over time ({data['latency_ms']} ms per recognition)'
+set xlabel 'seconds since start'
+set ylabel 'requests in flight'
+set key top right
+set grid
+plot {", ".join(series)}
+"""):
+            md.append("![Requests in flight over time](plots/latency_in_flight.png)\n")
+    md.append("```")
+    md += [r["cmd"] for r in runs[:2]]
+    md.append("```")
+    md.append(LATENCY_END)
+    return md
+
+
+def cmd_latency(a):
+    if a.render_only:
+        data = json.load(open(os.path.join(a.out, "latency.json")))
+    else:
+        work = tempfile.mkdtemp(prefix="carcheck-latency.")
+        try:
+            runs = []
+            for limit in [int(x) for x in a.limits.split(",")]:
+                for mode in a.modes.split(","):
+                    r = latency_once(a, limit, mode, work)
+                    print(f"latency: {limit}/s, concurrency {mode}: {r['ok']}/{r['images']} ok in {r['wall_s']:.2f} s "
+                          f"(ideal {r['ideal_s']:.1f} s), {r['in_flight_summary']}", file=sys.stderr)
+                    runs.append(r)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "latency_ms": a.latency_ms, "seconds": a.seconds,
+                "binaries": os.path.dirname(os.path.dirname(os.path.dirname(a.cli))), "runs": runs}
+        with open(os.path.join(a.out, "latency.json"), "w") as f:
+            json.dump(data, f, indent=1)
+    os.makedirs(os.path.join(a.out, "plots"), exist_ok=True)
+    section = "\n".join(render_latency(data, os.path.join(a.out, "plots")))
+    replace_section(os.path.join(a.out, "RESULTS.md"), LATENCY_BEGIN, LATENCY_END, section)
+
+
 COMPILE_BEGIN = "<!-- compile:begin -->"
 COMPILE_END = "<!-- compile:end -->"
 COMPILE_CLIENTS = [("boost_only", "Asio + Asio SSL + Boost.JSON only (the reference)"),
@@ -1257,6 +1387,16 @@ def main():
     s.add_argument("--deadline", type=float, default=5, help="the --timeout of the total-deadline run")
     s.add_argument("--runs", type=int, default=2)
     s.set_defaults(f=cmd_throttled)
+    s = sub.add_parser("latency")
+    s.add_argument("--cli", required=True)
+    s.add_argument("--mock", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--latency-ms", type=int, default=200)
+    s.add_argument("--limits", default="100,200")
+    s.add_argument("--modes", default="adaptive,8")
+    s.add_argument("--seconds", type=int, default=5, help="images = limit x this")
+    s.add_argument("--render-only", action="store_true", help="rewrite the section from DIR/latency.json")
+    s.set_defaults(f=cmd_latency)
     a = p.parse_args()
     a.f(a)
 

@@ -7,6 +7,8 @@
 #                                        # 1 M inputs and its 10,000-image batch rate (~2 minutes)
 #   bash benchmark/run.sh --only replicas   # just section 8 (~1.5 minutes): 1..16 processes on
 #                                    # one rate-limited key; rewrites only its RESULTS.md section
+#   bash benchmark/run.sh --only latency    # just the latency-bound batch (~1 minute): 200 ms per
+#                                           # recognition, adaptive in-flight limit vs --concurrency 8
 #   bash benchmark/run.sh --only compile    # just section 9 (~5 minutes, no build): compile time
 #                                    # of a user's file; rewrites only its RESULTS.md section
 #   bash benchmark/run.sh --only throttled  # just the throttled large upload (~1 minute): 200 MB
@@ -27,10 +29,10 @@ quick=0 cli_memory_only=0 only=""
 case "${1:-}" in
   --quick) quick=1 ;;
   --cli-memory) cli_memory_only=1 ;;
-  --only) only=${2:-}; [[ $only == replicas || $only == compile || $only == throttled ]] || { echo "usage: bash benchmark/run.sh --only replicas|compile|throttled" >&2; exit 2; } ;;
+  --only) only=${2:-}; [[ $only == replicas || $only == compile || $only == throttled || $only == latency ]] || { echo "usage: bash benchmark/run.sh --only replicas|compile|throttled|latency" >&2; exit 2; } ;;
   "") ;;
-  -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas|compile|throttled]" >&2; exit 2 ;;
+  -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+  *) echo "usage: bash benchmark/run.sh [--quick | --cli-memory | --only replicas|compile|throttled|latency]" >&2; exit 2 ;;
 esac
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -110,6 +112,20 @@ replicas_section() {
   "${harness[@]}" replicas --cli "$build_dir/tools/cli/carcheck" --mock "$build_dir/tools/mock_server/carcheck-mock" \
     --out "$bench_dir" --procs 1,2,4,8,16 --limit 40 --window 2 --images-total 240 --concurrency 16
 }
+# The latency-bound batch alone: the CLI and the mock.
+latency_section() {
+  log "10. latency-bound batch: 200 ms per recognition, 100 and 200 requests/s, adaptive vs --concurrency 8"
+  "${harness[@]}" latency --cli "$build_dir/tools/cli/carcheck" --mock "$build_dir/tools/mock_server/carcheck-mock" \
+    --out "$bench_dir" --latency-ms 200 --limits 100,200 --modes adaptive,8 --seconds 5
+}
+if [[ $only == latency ]]; then
+  log "building the command-line tool and the mock (release preset) in $build_dir"
+  (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
+  cmake --build "$build_dir" -j"${CARCHECK_BENCH_JOBS:-2}" --target carcheck-mock carcheck_cli
+  latency_section
+  log "done: $bench_dir/RESULTS.md (section Latency-bound batch), $bench_dir/latency.json"
+  exit 0
+fi
 if [[ $only == replicas ]]; then
   log "building the command-line tool and the mock (release preset) in $build_dir"
   (cd "$root" && cmake --preset release -B "$build_dir" -DCARCHECK_BUILD_TOOLS=ON >/dev/null)
@@ -389,6 +405,7 @@ rm -f "$work/batch-out.jsonl"
 
 replicas_section
 throttled_section
+latency_section
 
 compile_section
 

@@ -46,8 +46,10 @@ struct client_options {
     /// Base URL of the API, "https://host[:port]/v3". "http://" is accepted only for
     /// loopback hosts unless allow_insecure_http is set.
     std::string endpoint = "https://api.openalpr.com/v3";
-    /// Upper bound of simultaneously open connections to the endpoint.
-    std::size_t max_connections = 16;
+    /// Upper bound of simultaneously open connections to the endpoint, and so of requests
+    /// in flight: the adaptive limit (scheduling.adaptive_concurrency) grows up to
+    /// min(this, scheduling.max_adaptive_in_flight); without it, exactly this many.
+    std::size_t max_connections = 64;
     timeout_options timeouts{};
     tls_options tls{};
     /// Allow plain HTTP to non-loopback hosts (the key then travels in clear text).

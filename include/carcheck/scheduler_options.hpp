@@ -30,8 +30,24 @@ struct scheduler_options {
     std::optional<double> requests_per_second;
     /// Token bucket capacity: requests that may be sent back to back (>= 1).
     double burst = 1.0;
-    /// Client-side cap of requests sent and not yet answered (> 0). None by default.
+    /// Client-side cap of requests sent and not yet answered (> 0). None by default. When
+    /// set, it pins the number in flight: adaptive_concurrency is then ignored.
     std::optional<std::size_t> max_in_flight;
+    /// Sizes the limit of requests in flight to the latency (Little's law): while requests
+    /// wait for the limit and the replies' latency does not rise, it grows by one a reply
+    /// (doubling per round trip) up to the allowed rate x the observed latency x
+    /// adaptive_headroom + 1 (the rate from X-RateLimit-Limit over the window length, times
+    /// this client's share when pacing, and requests_per_second), or up to
+    /// max_adaptive_in_flight while no rate is known. It shrinks at once when the latency
+    /// falls or the rate drops, halves on a 403 (at most once a round trip) and falls by a
+    /// fifth when, with no rate known, the latency more than doubles its fastest value.
+    bool adaptive_concurrency = true;
+    /// The adaptive limit starts here (>= 1)...
+    std::size_t initial_in_flight = 8;
+    /// ...and never goes above this (>= 1). The client caps it at max_connections.
+    std::size_t max_adaptive_in_flight = 64;
+    /// Margin over rate x latency, for the latency's spread (>= 1).
+    double adaptive_headroom = 1.5;
     /// Decides retries of 403s and safe transport failures; exponential_backoff{} if empty.
     std::shared_ptr<retry_policy> retry = {};
     /// Added to every reset time. The learnt clock offset never makes a reset early (Date
@@ -95,6 +111,15 @@ struct scheduler_counters {
     /// With pacing: this client's estimated share of the key's window (1 = nobody else seen).
     double rate_share = 1.0;
     std::uint64_t rate_limited_given_up = 0; ///< of `failed`: 403s past max_rate_limited_wait
+    /// Current limit of requests in flight: max_in_flight when pinned, the adaptive limit,
+    /// or empty when there is none.
+    std::optional<std::size_t> in_flight_limit;
+    std::size_t in_flight_limit_peak = 0; ///< largest in_flight_limit so far (0: none)
+    std::size_t in_flight_peak = 0;       ///< most requests in flight at once so far
+    /// Smoothed time from admission to reply (EWMA over replies, 403s not included).
+    std::optional<std::chrono::nanoseconds> observed_latency;
+    /// The rate the adaptive limit is sized to (requests/s), once known.
+    std::optional<double> allowed_rate;
 };
 
 } // namespace carcheck

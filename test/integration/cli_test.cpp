@@ -459,11 +459,11 @@ BOOST_AUTO_TEST_CASE(progress_lines_when_not_a_terminal)
     const auto r = f.run({"recognize", "--endpoint", f.http(), "--concurrency", "1", "--progress-interval", "0.1",
                           (f.dir.path / "images").string()});
     BOOST_TEST(r.exit_code == 0, r.err);
-    // "carcheck: 3/6 done (50%), 6.1 images/s, ETA 0:01, 0 errors, throttled 0.0 s"
+    // "carcheck: 3/6 done (50%), 6.1 images/s, ETA 0:01, in flight 1/1, 0 errors, throttled 0.0 s"
     std::size_t progress_lines = 0;
     for (const auto& l : lines_of(r.err))
         progress_lines += l.rfind("carcheck: ", 0) == 0 && l.find("/6 done (") != std::string::npos &&
-                          l.find("%), ") != std::string::npos && l.find(" images/s, ETA ") != std::string::npos &&
+                          l.find("%), ") != std::string::npos && l.find(" images/s, ETA ") != std::string::npos && l.find(", in flight ") != std::string::npos &&
                           l.find(", 0 errors, throttled ") != std::string::npos && l.back() == 's';
     BOOST_TEST(progress_lines >= 3u, r.err);
     BOOST_TEST(r.err.find("carcheck: 6/6 done (100%)") != std::string::npos, r.err);

@@ -19,7 +19,9 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -30,6 +32,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -950,6 +953,63 @@ BOOST_AUTO_TEST_CASE(executable_prints_its_ports)
     ::close(out[0]);
     BOOST_TEST(WIFEXITED(status));
     BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(latency_delays_recognitions_concurrently_on_a_timer)
+{
+    // One server thread: a blocking delay would serialise the 20 requests (>= 4 s).
+    auto o = with_keys({{.key = "test-key"}, {.key = "none-left", .monthly_credits = 0}});
+    o.latency = std::chrono::milliseconds(200);
+    o.threads = 1;
+    running_server s(std::move(o));
+    const auto img = jpeg("plate=SLOW1");
+    std::vector<unsigned> statuses(20);
+    std::vector<double> seconds(20);
+    const auto start = std::chrono::steady_clock::now();
+    {
+        std::vector<std::thread> clients;
+        for (std::size_t i = 0; i < statuses.size(); ++i)
+            clients.emplace_back([&, i] {
+                const auto t0 = std::chrono::steady_clock::now();
+                statuses[i] = s.send(recognize(img)).status;
+                seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            });
+        for (auto& t : clients)
+            t.join();
+    }
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+        BOOST_TEST(statuses[i] == 200u);
+        BOOST_TEST(seconds[i] >= 0.195, "request " << i << " answered after " << seconds[i] << " s");
+    }
+    BOOST_TEST(total >= 0.195);
+    BOOST_TEST(total < 1.5, "20 concurrent recognitions took " << total << " s (serialised: 4 s)");
+
+    // /config and refusals are not processing: answered at once.
+    const auto t0 = std::chrono::steady_clock::now();
+    BOOST_TEST(s.send({"GET", query("config", ""), "", ""}).status == 200u);
+    BOOST_TEST(s.send(recognize(img, "country=us", "none-left")).status == 402u);
+    const double quick = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    BOOST_TEST(quick < 0.19, "/config and a 402 took " << quick << " s");
+}
+
+BOOST_AUTO_TEST_CASE(latency_jitter_spreads_the_processing_time)
+{
+    auto o = with_keys({{.key = "test-key"}});
+    o.latency = std::chrono::milliseconds(150);
+    o.latency_jitter = std::chrono::milliseconds(100);
+    running_server s(std::move(o));
+    const auto img = jpeg("plate=SLOW2");
+    double low = 1e9, high = 0;
+    for (int i = 0; i < 8; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        BOOST_TEST(s.send(recognize(img)).status == 200u);
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        low = std::min(low, t);
+        high = std::max(high, t);
+    }
+    BOOST_TEST(low >= 0.045, "shortest " << low << " s (at least 50 ms)");
+    BOOST_TEST(high - low > 0.02, "8 draws in 50..250 ms all within 20 ms: " << low << ".." << high);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

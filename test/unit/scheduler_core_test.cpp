@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,11 +42,13 @@ std::int64_t epoch_of(sched_time t)
     return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// Pacing off: these tests are about the window itself (holds, resets, caps, retries), and
-// check each send; pacing, which spreads the sends over the window, has its tests below.
+// Pacing and the adaptive in-flight limit off: these tests are about the window itself
+// (holds, resets, caps, retries), and check each send; pacing, which spreads the sends over
+// the window, and the adaptive limit have their tests below.
 scheduler_options seeded(scheduler_options o = {}, unsigned max_attempts = 3)
 {
     o.pace = false;
+    o.adaptive_concurrency = false;
     o.seed = 42;
     backoff_options b;
     b.max_attempts = max_attempts;
@@ -101,6 +104,100 @@ std::pair<request_id, admit_result> submit(scheduler_core& c, sched_time now, pr
 
 bool sent(const admit_result& r) { return r.what == admit_result::send_now; }
 bool queued(const admit_result& r) { return r.what == admit_result::queued; }
+
+// A server on the virtual clock for the adaptive in-flight limit: each request is counted in
+// its fixed window when it arrives (200 with X-RateLimit-* while the window has room, else
+// 403) and answered `latency(in_flight)` later. Runs `count` requests through the core.
+struct latency_run {
+    sched_time finished{};
+    std::size_t peak_limit = 0;   // largest in_flight_limit seen
+    std::size_t peak_in_flight = 0;
+    std::size_t final_limit = 0;
+    std::uint64_t refused = 0;
+    std::vector<std::pair<sched_time, std::size_t>> limits; // in_flight_limit after each reply
+};
+
+template <class Latency>
+latency_run run_latency_bound(scheduler_options o, std::size_t count, std::int64_t limit, std::chrono::seconds window,
+                              Latency latency, bool headers = true, sched_time until = t0 + 600s)
+{
+    scheduler_core c{o};
+    latency_run out;
+    struct pending {
+        request_id id;
+        attempt_outcome reply;
+    };
+    std::multimap<sched_time, pending> replies;
+    std::int64_t window_index = -1, used = 0;
+    std::size_t done = 0;
+    sched_time now = t0;
+    auto send = [&](request_id id) {
+        const std::int64_t index = epoch_of(now) / window.count();
+        if (index != window_index) {
+            window_index = index;
+            used = 0;
+        }
+        const bool room = limit == 0 || used < limit;
+        if (room)
+            ++used;
+        attempt_outcome r;
+        if (headers && limit > 0)
+            r = reply(room ? 200 : 403, limit - used, (index + 1) * window.count(), limit, now);
+        else
+            r = reply(200);
+        const auto flying = c.counters(now).in_flight;
+        replies.emplace(now + latency(flying), pending{id, r});
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+        auto [id, r] = submit(c, now);
+        if (sent(r))
+            send(id);
+    }
+    while (done < count && now < until) {
+        while (!replies.empty() && replies.begin()->first <= now) {
+            const pending p = replies.begin()->second;
+            replies.erase(replies.begin());
+            if (p.reply.http_status == 403)
+                ++out.refused;
+            const retry_decision d = c.on_outcome(now, p.id, p.reply);
+            if (d.retry) {
+                if (sent(c.request(now, p.id)))
+                    send(p.id);
+            } else {
+                ++done;
+                c.release(now, p.id);
+            }
+            const auto k = c.counters(now);
+            out.limits.emplace_back(now, k.in_flight_limit.value_or(0));
+        }
+        while (auto e = c.next_event(now))
+            if (!e->ec)
+                send(e->id);
+        const auto k = c.counters(now);
+        out.peak_limit = std::max(out.peak_limit, k.in_flight_limit.value_or(0));
+        out.peak_in_flight = std::max(out.peak_in_flight, k.in_flight);
+        std::optional<sched_time> next = c.next_wakeup(now);
+        if (!replies.empty())
+            next = next ? std::min(*next, replies.begin()->first) : replies.begin()->first;
+        if (!next)
+            break;
+        now = std::max(*next, now + 1us);
+    }
+    BOOST_TEST(done == count);
+    out.finished = now;
+    out.final_limit = c.counters(now).in_flight_limit.value_or(0);
+    BOOST_TEST(c.counters(now).in_flight_peak == out.peak_in_flight);
+    BOOST_TEST(c.counters(now).in_flight_limit_peak == out.peak_limit);
+    return out;
+}
+
+scheduler_options adaptive(std::size_t cap = 64)
+{
+    scheduler_options o;
+    o.seed = 42;
+    o.max_adaptive_in_flight = cap;
+    return o;
+}
 
 } // namespace
 
@@ -955,6 +1052,125 @@ BOOST_AUTO_TEST_CASE(misuse_is_reported_not_fatal)
     c.release(t0, 999);
     c.release(t0, a);
     BOOST_TEST(c.counters(t0).in_flight == 0u);
+}
+
+
+BOOST_AUTO_TEST_CASE(adaptive_limit_converges_near_rate_times_latency)
+{
+    // 100 a second allowed, 200 ms per reply: 20 in flight use the whole rate; the old fixed 8
+    // reach 40/s. Little's law with headroom 1.5: 31.
+    const auto flat = [](std::size_t) { return 200ms; };
+    const latency_run run = run_latency_bound(adaptive(), 500, 100, 1s, flat);
+    BOOST_TEST(run.final_limit >= 20u);
+    BOOST_TEST(run.final_limit <= 40u);
+    BOOST_TEST(run.peak_limit <= 40u);
+    BOOST_TEST(run.peak_in_flight >= 18u);
+    // 500 at 100/s: about 5 s (the windows' reset margins cost a little), never 12.5 s.
+    BOOST_TEST((run.finished - t0 < 7s), (run.finished - t0).count());
+    BOOST_TEST(run.refused == 0u);
+
+    scheduler_options fixed = adaptive();
+    fixed.max_in_flight = 8; // pinned: the old default of the CLI
+    const latency_run old = run_latency_bound(fixed, 500, 100, 1s, flat);
+    BOOST_TEST(old.peak_limit == 8u);
+    BOOST_TEST(old.peak_in_flight == 8u);
+    BOOST_TEST((old.finished - t0 > 12s));
+}
+
+BOOST_AUTO_TEST_CASE(adaptive_limit_stops_growing_when_the_rate_is_the_limit)
+{
+    // 20 a second at 50 ms: one in flight nearly does; ceil(20 x 0.05 x 1.5) + 1 = 3.
+    const latency_run run = run_latency_bound(adaptive(), 100, 20, 1s, [](std::size_t) { return 50ms; });
+    BOOST_TEST(run.peak_limit <= 8u); // starts at 8, never grows
+    BOOST_TEST(run.final_limit <= 3u);
+    BOOST_TEST(run.final_limit >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(adaptive_limit_without_a_rate_grows_to_the_cap_and_never_above)
+{
+    // No rate-limit headers and a flat latency: nothing says where the limit is.
+    const auto flat = [](std::size_t) { return 100ms; };
+    const latency_run run = run_latency_bound(adaptive(20), 400, 0, 1s, flat, false);
+    BOOST_TEST(run.peak_limit == 20u);
+    BOOST_TEST(run.peak_in_flight == 20u);
+    BOOST_TEST(run.final_limit == 20u);
+    // Grows by one a reply: from 8 to 20 within a few round trips.
+    const auto reached = std::find_if(run.limits.begin(), run.limits.end(), [](const auto& l) { return l.second == 20u; });
+    BOOST_REQUIRE(reached != run.limits.end());
+    BOOST_TEST((reached->first - t0 <= 500ms), std::chrono::duration_cast<std::chrono::milliseconds>(reached->first - t0).count() << " ms");
+
+    const latency_run wide = run_latency_bound(adaptive(64), 2000, 0, 1s, flat, false);
+    BOOST_TEST(wide.peak_limit == 64u);
+    BOOST_TEST(wide.peak_in_flight >= 63u); // the first went alone (probe), then 63 with it answered
+}
+
+BOOST_AUTO_TEST_CASE(adaptive_limit_backs_off_when_latency_rises_with_the_load)
+{
+    // A server that takes 10 ms per request in flight: more in flight only queue there.
+    const latency_run run = run_latency_bound(adaptive(64), 400, 0, 1s,
+                                              [](std::size_t n) { return 10ms * static_cast<int>(n + 1); }, false);
+    BOOST_TEST(run.peak_limit < 20u);
+    BOOST_TEST(run.peak_in_flight < 20u);
+}
+
+BOOST_AUTO_TEST_CASE(adaptive_limit_shrinks_when_latency_falls)
+{
+    scheduler_core c{adaptive()};
+    sched_time now = t0;
+    std::int64_t used = 0;
+    const std::int64_t limit = 1000; // a 10 s window: 100 a second
+    const auto reset = epoch_of(t0) + 10;
+    auto answer = [&](request_id id, std::chrono::milliseconds latency) {
+        now += latency;
+        ++used;
+        c.on_outcome(now, id, reply(200, limit - used, reset, limit, t0));
+    };
+    // 200 ms replies, one at a time, requests always waiting: grows to about 31.
+    std::vector<request_id> waiting;
+    for (int i = 0; i < 60; ++i)
+        waiting.push_back(submit(c, now).first);
+    for (int round = 0; round < 40; ++round) {
+        std::vector<request_id> flying;
+        if (round == 0)
+            flying.push_back(waiting.front());
+        while (auto e = c.next_event(now))
+            flying.push_back(e->id);
+        for (const auto id : flying) {
+            answer(id, round < 20 ? 200ms : 5ms);
+            now -= round < 20 ? 200ms : 5ms; // all answered together, one latency later
+            c.release(now, id);
+            const auto again = c.open(priority::normal);
+            c.request(now, again);
+        }
+        now += round < 20 ? 200ms : 5ms;
+        if (round == 19) {
+            const auto k = c.counters(now);
+            BOOST_TEST(k.in_flight_limit.value() >= 20u);
+            BOOST_TEST(k.in_flight_limit.value() <= 40u);
+            BOOST_TEST(k.observed_latency.value() > 150ms);
+        }
+    }
+    // 5 ms now: ceil(100 x 0.005 x 1.5) + 1 = 2.
+    const auto k = c.counters(now);
+    BOOST_TEST(k.in_flight_limit.value() <= 3u);
+    BOOST_TEST(k.observed_latency.value() < 20ms);
+    BOOST_TEST(k.allowed_rate.value() == 100.0, boost::test_tools::tolerance(0.2));
+}
+
+BOOST_AUTO_TEST_CASE(pinned_max_in_flight_is_never_adapted)
+{
+    scheduler_options o = adaptive();
+    o.max_in_flight = 5;
+    const latency_run run = run_latency_bound(o, 100, 0, 1s, [](std::size_t) { return 100ms; }, false);
+    BOOST_TEST(run.peak_limit == 5u);
+    BOOST_TEST(run.peak_in_flight == 5u);
+    BOOST_TEST(run.final_limit == 5u);
+
+    scheduler_options off = adaptive();
+    off.adaptive_concurrency = false; // and no max_in_flight: unlimited, as before
+    const latency_run free = run_latency_bound(off, 100, 0, 1s, [](std::size_t) { return 100ms; }, false);
+    BOOST_TEST(free.peak_limit == 0u);
+    BOOST_TEST(free.peak_in_flight >= 99u); // all but the probe at once
 }
 
 BOOST_AUTO_TEST_SUITE_END()

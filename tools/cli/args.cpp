@@ -105,7 +105,10 @@ What to send:
                           jpg,jpeg,png,gif,bmp,webp,tif,tiff; case-insensitive)
 
 Batch options:
-  --concurrency N         requests in flight at once (default 8; also the connection count)
+  --concurrency N         exactly N requests in flight at once (also the connection count).
+                          Default: adaptive, the number in flight follows the allowed rate x
+                          the observed latency (Little's law), up to --max-concurrency
+  --max-concurrency N     cap of the adaptive number in flight and of connections (default 64)
   --rate R                at most R requests per second (client-side cap)
   --max-connection-failures N
                           stop the batch (exit 4) after N connection failures in a row
@@ -118,7 +121,7 @@ Batch options:
                           (default 1)
   --read-ahead N          open the next N files and have the kernel read them in, on a
                           thread of its own, so a cold disk does not stall the requests
-                          (default 2 x concurrency; 0: off)
+                          (default 2 x the requests in flight at most; 0: off)
 
 Progress goes to standard error: a bar when it is a terminal, a plain line every interval
 otherwise. At the end a summary: counts by outcome, credits used / remaining, wall time and
@@ -284,6 +287,7 @@ cli_options parse_command_line(const std::vector<std::string>& args)
         {"--rate", {true, [&](const std::string& v) { o.rate = parse_rate("--rate", v); }}},
         {"--max-connection-failures", {true, [&](const std::string& v) { o.max_connection_failures = static_cast<std::size_t>(parse_integer("--max-connection-failures", v, 1, 1000000)); }}},
         {"--concurrency", {true, [&](const std::string& v) { o.concurrency = static_cast<std::size_t>(parse_integer("--concurrency", v, 1, 4096)); }}},
+        {"--max-concurrency", {true, [&](const std::string& v) { o.max_concurrency = static_cast<std::size_t>(parse_integer("--max-concurrency", v, 1, 4096)); }}},
         {"--country", {true, [&](const std::string& v) {
              if (v.empty())
                  throw usage_error("--country needs a country code such as us or eu");

@@ -50,7 +50,13 @@ struct cli_options {
     std::optional<std::string> noproxy;
     std::optional<unsigned> retries;
     std::optional<double> rate;
-    std::size_t concurrency = 8;
+    /// --concurrency N: exactly N requests in flight (and connections). Unset: adaptive, the
+    /// library sizes the number in flight to the latency and the allowed rate, up to
+    /// max_concurrency.
+    std::optional<std::size_t> concurrency;
+    std::size_t max_concurrency = 64; ///< --max-concurrency: cap of the adaptive limit
+    /// Requests the tool keeps submitted at once: the pinned count or the adaptive cap.
+    std::size_t submitted_limit() const { return concurrency.value_or(max_concurrency); }
     /// Connection failures in a row (across inputs, no success between) that stop the batch.
     std::size_t max_connection_failures = 10;
 
@@ -72,7 +78,7 @@ struct cli_options {
     bool resume = false;
     bool quiet = false;
     std::chrono::milliseconds progress_interval{1000};
-    std::optional<std::size_t> read_ahead; ///< files read ahead; unset = 2 x concurrency, 0 = off
+    std::optional<std::size_t> read_ahead; ///< files read ahead; unset = 2 x submitted_limit(), 0 = off
 };
 
 /// Parses argv (argv[0] excluded). Throws usage_error.

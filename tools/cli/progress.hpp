@@ -23,6 +23,8 @@ struct progress_snapshot {
     /// Wall-clock time during which at least one request was held (rate limit, --rate).
     std::chrono::nanoseconds throttled{};
     std::chrono::steady_clock::duration elapsed{};
+    std::size_t in_flight = 0;       ///< requests sent and not yet answered
+    std::size_t in_flight_limit = 0; ///< the scheduler's current limit (0: none)
 };
 
 class progress_reporter {
@@ -92,6 +94,10 @@ struct summary_data {
     std::chrono::steady_clock::duration wall{};
     std::chrono::nanoseconds throttled{}; ///< wall-clock time with at least one request held
     latency_histogram latencies;      ///< of requests sent (any outcome)
+    std::size_t in_flight_peak = 0;   ///< most requests in flight at once
+    std::size_t in_flight_limit_peak = 0; ///< highest limit of requests in flight
+    bool in_flight_adaptive = false;  ///< the limit was adaptive (no --concurrency)
+    std::optional<double> allowed_rate; ///< requests/s the adaptive limit was sized to
     std::string stop_reason;          ///< empty, or why the batch stopped early
 };
 

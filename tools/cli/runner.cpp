@@ -155,7 +155,11 @@ carcheck::client_options make_client_options(const cli_options& o, const std::st
     carcheck::client_options c;
     c.secret_key = key;
     c.endpoint = o.endpoint;
-    c.max_connections = o.concurrency;
+    c.max_connections = o.submitted_limit();
+    if (o.concurrency)
+        c.scheduling.max_in_flight = *o.concurrency; // pinned
+    else
+        c.scheduling.max_adaptive_in_flight = o.max_concurrency;
     if (o.timeout)
         c.timeouts.request = *o.timeout;
     if (o.stall_timeout)
@@ -255,7 +259,7 @@ public:
         opts_.return_image = o.return_image;
         opts_.topn = o.topn;
         opts_.is_cropped = o.cropped;
-        window_ = o_.urls ? 0 : o_.read_ahead.value_or(2 * o_.concurrency);
+        window_ = o_.urls ? 0 : o_.read_ahead.value_or(2 * o_.submitted_limit());
         lookahead_ = std::max<std::size_t>(window_, 1);
     }
 
@@ -288,8 +292,12 @@ public:
         sum_.credits_total = counters.credits_total;
         sum_.credits_remaining = counters.credits_remaining;
         sum_.throttled = counters.throttled_wall_time;
+        sum_.in_flight_peak = counters.in_flight_peak;
+        sum_.in_flight_limit_peak = counters.in_flight_limit_peak;
+        sum_.in_flight_adaptive = !o_.concurrency.has_value();
+        sum_.allowed_rate = counters.allowed_rate;
         sum_.wall = clock_type::now() - started_;
-        progress_.finish(snapshot(counters.throttled_wall_time));
+        progress_.finish(snapshot(counters));
 
         if (stop_status_ == exit_auth || stop_status_ == exit_unreachable)
             return stop_status_;
@@ -301,13 +309,14 @@ public:
     }
 
 private:
-    progress_snapshot snapshot(std::chrono::nanoseconds throttled) const
+    progress_snapshot snapshot(const carcheck::scheduler_counters& counters) const
     {
         // The total so far: inputs found, and the rest of a listed folder (names that
         // --resume or duplicates pass over are taken off when they are reached).
         return {.done = done_, .total = total_ + (source_done_ ? 0 : source_.listed()),
                 .total_known = source_done_ || !source_.more_unlisted(), .failed = failed_,
-                .throttled = throttled, .elapsed = clock_type::now() - started_};
+                .throttled = counters.throttled_wall_time, .elapsed = clock_type::now() - started_,
+                .in_flight = counters.in_flight, .in_flight_limit = counters.in_flight_limit.value_or(0)};
     }
 
     void stop(std::string reason, int status = 0)
@@ -377,7 +386,9 @@ private:
     /// Starts inputs while there is room, then ends the batch when nothing is left to do.
     void pump()
     {
-        while (!stopping_ && in_flight_ < o_.concurrency) {
+        // Adaptive: up to the cap is submitted, and the scheduler holds what its limit does
+        // not admit yet (a bounded number of inputs open at once either way).
+        while (!stopping_ && in_flight_ < o_.submitted_limit()) {
             if (ahead_inputs_.empty())
                 refill(false); // standard input is waited for by the event loop, signals included
             if (ahead_inputs_.empty())
@@ -457,7 +468,7 @@ private:
             co_await tick_.async_wait(asio::as_tuple(asio::deferred));
             if (done_all_)
                 break;
-            progress_.update(snapshot(client_->scheduling_counters().throttled_wall_time));
+            progress_.update(snapshot(client_->scheduling_counters()));
         }
     }
 

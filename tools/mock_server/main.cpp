@@ -42,6 +42,9 @@ constexpr const char* usage = R"(usage: carcheck-mock [options]
   --fault-rate P           inject a random fault into this fraction of requests (0..1)
   --seed N                 seed of the random faults
   --slow-delay-ms N        delay of the slow_* faults (default 2000)
+  --latency-ms N[-M]       server processing time of each recognition (not /config, not
+                           401/402/403 refusals), on a timer: N ms, or uniform in N..M
+  --latency-jitter-ms J    with --latency-ms N: uniform in N-J..N+J (seeded by --seed)
   --max-body-bytes N       larger request bodies get 413 (default 2147483648, 2 GiB)
   --threads N              server threads (default 1)
   --quiet                  no per-request log
@@ -132,6 +135,8 @@ void apply_config_file(const std::string& path, settings& st)
         else if (name == "fault_rate") o.random_fault_rate = value.to_number<double>();
         else if (name == "seed") o.seed = static_cast<std::uint64_t>(integer());
         else if (name == "slow_delay_ms") o.slow_delay = std::chrono::milliseconds(integer());
+        else if (name == "latency_ms") o.latency = std::chrono::milliseconds(integer());
+        else if (name == "latency_jitter_ms") o.latency_jitter = std::chrono::milliseconds(integer());
         else if (name == "huge_reply_bytes") o.huge_reply_bytes = static_cast<std::size_t>(integer());
         else if (name == "max_body_bytes") o.max_body_bytes = static_cast<std::uint64_t>(integer());
         else if (name == "threads") o.threads = static_cast<unsigned>(integer());
@@ -150,6 +155,22 @@ void apply_config_file(const std::string& path, settings& st)
             throw usage_error("--config: unknown setting \"" + std::string(name) + "\"");
         }
     }
+}
+
+// "N" (fixed) or "N-M" (uniform in N..M, kept as its midpoint +- half the span).
+void parse_latency(const std::string& text, mock::server_options& o)
+{
+    const auto dash = text.find('-');
+    if (dash == std::string::npos) {
+        o.latency = std::chrono::milliseconds(number("--latency-ms", text));
+        return;
+    }
+    const auto low = number("--latency-ms", text.substr(0, dash));
+    const auto high = number("--latency-ms", text.substr(dash + 1));
+    if (high < low)
+        throw usage_error("--latency-ms: the range " + text + " ends below its start");
+    o.latency = std::chrono::milliseconds((low + high) / 2);
+    o.latency_jitter = std::chrono::milliseconds((high - low) / 2);
 }
 
 settings parse_arguments(int argc, char** argv)
@@ -182,6 +203,8 @@ settings parse_arguments(int argc, char** argv)
         else if (arg == "--idle-close-ms") o.idle_close = std::chrono::milliseconds(number(arg, value()));
         else if (arg == "--slow-delay-ms") o.slow_delay = std::chrono::milliseconds(number(arg, value()));
         else if (arg == "--seed") o.seed = number(arg, value());
+        else if (arg == "--latency-ms") parse_latency(value(), o);
+        else if (arg == "--latency-jitter-ms") o.latency_jitter = std::chrono::milliseconds(number(arg, value()));
         else if (arg == "--max-body-bytes") o.max_body_bytes = number(arg, value());
         else if (arg == "--threads") o.threads = static_cast<unsigned>(std::max<std::uint64_t>(1, number(arg, value())));
         else if (arg == "--quiet") st.quiet = true;

@@ -68,6 +68,12 @@ struct server_options {
     double random_fault_rate = 0;                ///< soak mode: random faults (never stall)
     std::uint64_t seed = 1;
     std::chrono::milliseconds slow_delay{2000}; ///< used by slow_* faults
+    /// Server processing time of each recognition (recognize, recognize_bytes, recognize_url)
+    /// that is processed, i.e. not refused with 401/402/403: the reply waits this long on a
+    /// timer (never blocking a thread), drawn uniformly from latency +- latency_jitter
+    /// (never below 0). /config and early errors are answered at once.
+    std::chrono::milliseconds latency{0};
+    std::chrono::milliseconds latency_jitter{0};
     std::size_t huge_reply_bytes = 128u << 20;
     /// Request bodies larger than this are answered with 413 and a JSON error body, then
     /// the connection is closed: at once, without reading the body, when Content-Length

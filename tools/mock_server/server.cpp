@@ -17,6 +17,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -135,6 +136,7 @@ struct server::impl {
     std::string ca_pem, chain_pem, key_pem;
     ssl::context tls{ssl::context::tls_server};
 
+    std::atomic<std::uint64_t> latency_draws{0}; // processing_time() draws
     mutable std::mutex mutex; // everything below up to `ioc`
     stats counters;
     std::deque<request_record> records;
@@ -151,6 +153,27 @@ struct server::impl {
     std::vector<std::thread> threads;
 
     explicit impl(server_options o) : opts(std::move(o)), api(opts.keys), rng(opts.seed) {}
+
+    /// How long a processed recognition takes (server_options::latency); zero for /config
+    /// and refusals. Lock-free: the draw hashes a counter with the seed.
+    std::chrono::milliseconds processing_time(const prepared_request& req, const reply& r)
+    {
+        if (opts.latency.count() <= 0 && opts.latency_jitter.count() <= 0)
+            return {};
+        if (req.which == route::none || req.which == route::config || r.status == 401 || r.status == 402 ||
+            r.status == 403)
+            return {};
+        const std::int64_t jitter = opts.latency_jitter.count();
+        std::int64_t ms = opts.latency.count();
+        if (jitter > 0) {
+            std::uint64_t x = opts.seed + 0x9e3779b97f4a7c15ull * (latency_draws.fetch_add(1) + 1);
+            x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull; // splitmix64 finaliser
+            x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+            x ^= x >> 31;
+            ms += static_cast<std::int64_t>(x % static_cast<std::uint64_t>(2 * jitter + 1)) - jitter;
+        }
+        return std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
+    }
 
     fault next_fault()
     {
@@ -408,6 +431,10 @@ asio::awaitable<void> server::impl::serve(Stream& stream)
                     image = &fetched.parser->get().body();
             }
             r = api.answer(req, image, fetched.error);
+            if (const auto d = processing_time(req, r); d.count() > 0) {
+                asio::steady_timer t(stream.get_executor(), d);
+                co_await t.async_wait(use_tuple);
+            }
         }
         if (image->mode() != upload_mode::discard && image->error().empty()) {
             rec.image_size = image->image().size();

@@ -24,7 +24,7 @@ using resolve_function = std::function<void(const std::string& host, std::uint16
 
 /// Settings of the client's connection pool: a bound, the deadlines, the way out.
 struct pool_options {
-    std::size_t max_connections = 16;
+    std::size_t max_connections = 64; // set from client_options::max_connections
     timeout_options timeouts{};
     /// Connect through this HTTP proxy (a CONNECT tunnel per connection); none when empty.
     std::optional<proxy_target> proxy{};

@@ -107,6 +107,7 @@ private:
         bool counted = false;            // in counters().submitted
         std::optional<sched_time> not_before; // set by a retry decision
         sched_time delayed_until{};
+        sched_time sent_at{}; // of the attempt in flight: its latency when the reply comes
     };
     using queue_key = std::pair<std::uint8_t, request_id>;
     struct gate {
@@ -128,7 +129,10 @@ private:
     std::optional<std::chrono::nanoseconds> window_length() const;
     void start_window(sched_time now, sched_time reset_was);
     void set_pace_deadline(sched_time now, sched_time reset_local, std::optional<std::int64_t> step);
-    gate combined_gate() const;
+    gate combined_gate(bool with_in_flight_cap = true) const;
+    std::size_t in_flight_cap() const;
+    std::optional<double> allowed_rate() const;
+    void adapt_in_flight(sched_time now, const record& r, unsigned status);
     const queue_key* candidate() const;
     void send(request_id id, record& r);
     void unqueue(request_id id, record& r);
@@ -179,6 +183,13 @@ private:
     std::int64_t own_now_ = 0, total_now_ = 0, own_before_ = 0, total_before_ = 0;
     double share_ = 1.0;
     std::mt19937_64 rng_;
+
+    // Adaptive limit of requests in flight (opts_.adaptive_concurrency).
+    double adaptive_limit_ = 0;
+    std::optional<double> latency_; // EWMA, seconds
+    std::optional<double> fastest_; // smallest sample, seconds
+    bool limit_bound_ = false;       // a request waited for the in-flight limit since the last reply
+    std::optional<sched_time> last_cut_; // the last decrease (at most one a round trip)
 
     // Token bucket.
     double tokens_ = 0;

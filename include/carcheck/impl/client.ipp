@@ -85,12 +85,18 @@ inline pool_options pool_options_for(const client_options& opts)
 
 /// The scheduler admits no more requests than the pool has connections, so that a request
 /// is held by the scheduler (which knows the rate-limit window) rather than admitted and
-/// then parked in the pool's queue while the window runs out.
+/// then parked in the pool's queue while the window runs out. The adaptive limit is capped
+/// the same way.
 inline scheduler_options scheduling_for(const client_options& opts)
 {
     scheduler_options s = opts.scheduling;
-    if (!s.max_in_flight)
-        s.max_in_flight = opts.max_connections;
+    const std::size_t connections = std::max<std::size_t>(opts.max_connections, 1);
+    if (s.max_in_flight)
+        return s;
+    if (s.adaptive_concurrency)
+        s.max_adaptive_in_flight = std::min(s.max_adaptive_in_flight, connections);
+    else
+        s.max_in_flight = connections;
     return s;
 }
 

@@ -33,6 +33,11 @@ CARCHECK_DECL scheduler_core::scheduler_core(scheduler_options opts) : opts_(std
     if (!opts_.retry)
         opts_.retry = std::make_shared<exponential_backoff>();
     tokens_ = opts_.burst;
+    opts_.initial_in_flight = std::max<std::size_t>(opts_.initial_in_flight, 1);
+    opts_.max_adaptive_in_flight = std::max<std::size_t>(opts_.max_adaptive_in_flight, 1);
+    if (!(opts_.adaptive_headroom >= 1.0))
+        opts_.adaptive_headroom = 1.0;
+    adaptive_limit_ = static_cast<double>(std::min(opts_.initial_in_flight, opts_.max_adaptive_in_flight));
 }
 
 CARCHECK_DECL request_id scheduler_core::open(priority p)
@@ -88,6 +93,10 @@ CARCHECK_DECL void scheduler_core::settle(sched_time now)
     update_window(now);
     admit_waiters();
     rate_blocked_ = !rate_gate().open;
+    const std::size_t cap = in_flight_cap();
+    if (cap && in_flight_ >= cap && candidate())
+        limit_bound_ = true;
+    c_.in_flight_limit_peak = std::max(c_.in_flight_limit_peak, cap);
     cap_blocked_ = opts_.requests_per_second && tokens_ < 1.0 - 1e-9;
 }
 
@@ -289,7 +298,7 @@ CARCHECK_DECL scheduler_core::gate scheduler_core::rate_gate() const
     return {false, stall_until_}; // empty: until a reply arrives
 }
 
-CARCHECK_DECL scheduler_core::gate scheduler_core::combined_gate() const
+CARCHECK_DECL scheduler_core::gate scheduler_core::combined_gate(bool with_in_flight_cap) const
 {
     const gate rate = rate_gate();
     bool open = rate.open;
@@ -305,7 +314,7 @@ CARCHECK_DECL scheduler_core::gate scheduler_core::combined_gate() const
                 wait_outcome = true;
         }
     }
-    if (opts_.max_in_flight && in_flight_ >= *opts_.max_in_flight) {
+    if (const std::size_t cap = with_in_flight_cap ? in_flight_cap() : 0; cap && in_flight_ >= cap) {
         open = false;
         wait_outcome = true;
     }
@@ -323,6 +332,68 @@ CARCHECK_DECL scheduler_core::gate scheduler_core::combined_gate() const
     return {false, until};
 }
 
+// 0: no limit.
+CARCHECK_DECL std::size_t scheduler_core::in_flight_cap() const
+{
+    if (opts_.max_in_flight)
+        return *opts_.max_in_flight;
+    if (!opts_.adaptive_concurrency)
+        return 0;
+    return std::max<std::size_t>(1, static_cast<std::size_t>(adaptive_limit_));
+}
+
+// What this client may send per second in the long run, when anything says.
+CARCHECK_DECL std::optional<double> scheduler_core::allowed_rate() const
+{
+    std::optional<double> rate = opts_.requests_per_second;
+    const auto len = window_length();
+    if (limit_ && *limit_ > 0 && len && *len > std::chrono::nanoseconds{0}) {
+        const double window = static_cast<double>(*limit_) * (opts_.pace ? share_ : 1.0) /
+                              std::chrono::duration<double>(*len).count();
+        rate = rate ? std::min(*rate, window) : window;
+    }
+    return rate;
+}
+
+// Little's law: keeping rate x latency requests in flight is all the rate needs; fewer
+// leave the rate unused when the server is slow, more only queue at the server.
+CARCHECK_DECL void scheduler_core::adapt_in_flight(sched_time now, const record& r, unsigned status)
+{
+    if (!opts_.adaptive_concurrency || opts_.max_in_flight || status == 0)
+        return;
+    const double cap = static_cast<double>(opts_.max_adaptive_in_flight);
+    // Bound by the limit: a request waited for it since the last reply, or one waits now
+    // that nothing but the limit would hold (several replies arriving together).
+    const bool bound = std::exchange(limit_bound_, false) || (candidate() && combined_gate(false).open);
+    const bool may_cut = !last_cut_ || !latency_ ||
+                         now - *last_cut_ >= std::chrono::duration_cast<sched_time::duration>(
+                                                 std::chrono::duration<double>(*latency_));
+    if (status == 403) { // the rate is what limits: fewer in flight would have done
+        if (may_cut) {
+            adaptive_limit_ = std::max(1.0, std::floor(adaptive_limit_ / 2));
+            last_cut_ = now;
+        }
+        return;
+    }
+    const double sample = std::max(std::chrono::duration<double>(now - r.sent_at).count(), 0.0);
+    latency_ = latency_ ? 0.8 * *latency_ + 0.2 * sample : sample;
+    fastest_ = fastest_ ? std::min(*fastest_, sample) : sample;
+    const std::optional<double> rate = allowed_rate();
+    double ceiling = cap;
+    if (rate)
+        ceiling = std::clamp(std::ceil(*rate * *latency_ * opts_.adaptive_headroom) + 1.0, 1.0, cap);
+    // Without a known rate, a latency that rises with the load says the server (or the
+    // link) is what limits.
+    const bool rising = !rate && *latency_ > 2.0 * *fastest_ + 0.005;
+    if (rising && may_cut) {
+        adaptive_limit_ = std::max(1.0, std::floor(adaptive_limit_ * 0.8));
+        last_cut_ = now;
+    } else if (bound && !rising && adaptive_limit_ < ceiling) {
+        adaptive_limit_ += 1.0;
+    }
+    adaptive_limit_ = std::clamp(adaptive_limit_, 1.0, ceiling);
+}
+
 CARCHECK_DECL const scheduler_core::queue_key* scheduler_core::candidate() const
 {
     if (!ready_.empty())
@@ -337,6 +408,8 @@ CARCHECK_DECL void scheduler_core::send(request_id, record& r)
     r.state = where::in_flight;
     ++r.attempts;
     ++in_flight_;
+    c_.in_flight_peak = std::max(c_.in_flight_peak, in_flight_);
+    r.sent_at = last_;
     ++c_.sent;
     if (budget_)
         --*budget_;
@@ -661,6 +734,7 @@ CARCHECK_DECL retry_decision scheduler_core::on_outcome(sched_time now, request_
         heard_ = true;
         count_own_reply(o.rate_limit, status);
     }
+    adapt_in_flight(now, r, status);
 
     retry_decision d;
     if (status == 402) {
@@ -767,6 +841,12 @@ CARCHECK_DECL scheduler_counters scheduler_core::counters(sched_time now) const
     c.rate_limit = limit_;
     c.rate_remaining = budget_;
     c.rate_share = share_;
+    if (const std::size_t cap = in_flight_cap())
+        c.in_flight_limit = cap;
+    if (latency_)
+        c.observed_latency = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*latency_));
+    if (opts_.adaptive_concurrency && !opts_.max_in_flight)
+        c.allowed_rate = allowed_rate();
     return c;
 }
 
