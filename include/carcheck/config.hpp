@@ -11,7 +11,6 @@
 // -DCARCHECK_SEPARATE_COMPILATION=ON) and compile <carcheck/src.hpp> in exactly one of them
 // (src/carcheck.cpp). The heavy Beast/SSL/JSON code is then compiled once.
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/system/error_code.hpp>
 
 #ifdef CARCHECK_SEPARATE_COMPILATION
@@ -20,6 +19,9 @@
 #define CARCHECK_HEADER_ONLY 1
 #define CARCHECK_DECL inline
 #endif
+
+namespace boost::asio {
+} // declared for the alias below; each header includes the Asio parts it uses
 
 namespace carcheck {
 

@@ -58,7 +58,7 @@ struct client_options {
     /// empty: connect directly. Every connection is a CONNECT tunnel through it, TLS end to
     /// end with the service for https endpoints. Not read from the environment: see
     /// carcheck::proxy_from_environment(). The password is never put into a message.
-    std::string proxy;
+    std::string proxy{};
     /// Replies larger than this fail with error::response_too_large. With return_image=1
     /// the reply carries the whole image in base64, hence the generous default.
     std::size_t max_response_bytes = 64u * 1024u * 1024u;

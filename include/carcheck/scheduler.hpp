@@ -10,12 +10,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 
 namespace carcheck {
@@ -34,49 +32,17 @@ CARCHECK_DECL std::shared_ptr<scheduler_clock> system_scheduler_clock();
 
 namespace detail {
 
-/// The scheduler's state, shared with its tickets and pending timer waits.
-class scheduler_state : public std::enable_shared_from_this<scheduler_state> {
-public:
-    using handler_type = asio::any_completion_handler<void(error_code)>;
+class scheduler_state; // detail/scheduler_state.hpp
 
-    CARCHECK_DECL scheduler_state(asio::any_io_executor ex, scheduler_options opts,
-                                  std::shared_ptr<scheduler_clock> clock);
-
-    CARCHECK_DECL request_id open(priority p);
-    CARCHECK_DECL void admit(request_id id, handler_type handler);
-    CARCHECK_DECL retry_decision on_outcome(request_id id, const attempt_outcome& o);
-    CARCHECK_DECL void release(request_id id) noexcept;
-    CARCHECK_DECL void reset_credits_exhausted();
-    CARCHECK_DECL scheduler_counters counters() const;
-    CARCHECK_DECL void close();
-    CARCHECK_DECL void refresh();
-
-    const asio::any_io_executor& get_executor() const noexcept { return ex_; }
-
-private:
-    struct waiter {
-        handler_type handler;
-        asio::any_io_executor work; // keeps run() from returning while the request waits
-    };
-
-    CARCHECK_DECL void cancel(request_id id);
-    CARCHECK_DECL void complete(handler_type handler, error_code ec, bool clear_slot);
-    CARCHECK_DECL void arm(sched_time now);
-
-    asio::any_io_executor ex_;
-    std::shared_ptr<scheduler_clock> clock_;
-    scheduler_core core_;
-    asio::steady_timer timer_;
-    std::optional<sched_time> armed_for_;
-    std::uint64_t timer_generation_ = 0;
-    std::unordered_map<request_id, waiter> waiting_;
-};
+/// Queues the ticket's request for admission (scheduler::async_admit's work, compiled once).
+CARCHECK_DECL void start_admit(const std::shared_ptr<scheduler_state>& st, request_id id,
+                               asio::any_completion_handler<void(error_code)> handler);
 
 struct initiate_admit {
     template <class Handler>
     void operator()(Handler&& handler, request_id id, const std::shared_ptr<scheduler_state>& st) const
     {
-        st->admit(id, scheduler_state::handler_type(std::forward<Handler>(handler)));
+        start_admit(st, id, asio::any_completion_handler<void(error_code)>(std::forward<Handler>(handler)));
     }
 };
 
@@ -132,11 +98,7 @@ public:
         ~ticket() { reset(); }
 
         /// Releases the request now (as the destructor does).
-        void reset() noexcept
-        {
-            if (auto st = std::move(state_))
-                st->release(std::exchange(id_, 0));
-        }
+        CARCHECK_DECL void reset() noexcept;
 
         explicit operator bool() const noexcept { return state_ != nullptr; }
 
@@ -160,7 +122,7 @@ public:
     /// Closes: waiting admissions complete with error::client_closed.
     CARCHECK_DECL ~scheduler();
 
-    executor_type get_executor() const noexcept { return state_->get_executor(); }
+    CARCHECK_DECL executor_type get_executor() const noexcept;
 
     /// Registers a request. Cheap; nothing is queued until async_admit.
     CARCHECK_DECL ticket make_ticket(priority p = priority::normal);
@@ -202,7 +164,8 @@ private:
 } // namespace carcheck
 
 #ifdef CARCHECK_HEADER_ONLY
-#include <carcheck/impl/scheduler.ipp>
+// The definitions need scheduler_state complete; its header includes them at its end.
+#include <carcheck/detail/scheduler_state.hpp>
 #endif
 
 #endif

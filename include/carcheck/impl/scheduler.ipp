@@ -1,6 +1,7 @@
 #ifndef CARCHECK_IMPL_SCHEDULER_IPP
 #define CARCHECK_IMPL_SCHEDULER_IPP
 
+#include <carcheck/detail/scheduler_state.hpp>
 #include <carcheck/scheduler.hpp>
 
 #include <boost/asio/append.hpp>
@@ -140,7 +141,24 @@ CARCHECK_DECL void scheduler_state::arm(sched_time now)
     });
 }
 
+CARCHECK_DECL void start_admit(const std::shared_ptr<scheduler_state>& st, request_id id,
+                               asio::any_completion_handler<void(error_code)> handler)
+{
+    st->admit(id, std::move(handler));
+}
+
 } // namespace detail
+
+CARCHECK_DECL void scheduler::ticket::reset() noexcept
+{
+    if (auto st = std::move(state_))
+        st->release(std::exchange(id_, 0));
+}
+
+CARCHECK_DECL scheduler::executor_type scheduler::get_executor() const noexcept
+{
+    return state_->get_executor();
+}
 
 CARCHECK_DECL std::shared_ptr<scheduler_clock> system_scheduler_clock()
 {
