@@ -3,13 +3,15 @@
 //   carcheck_bench_client --endpoint https://127.0.0.1:PORT/v3 --ca-file PEM --file IMAGE
 //       [--key KEY] [--mode multipart|base64file|bytes] [--concurrency C] [--requests N]
 //       [--duration S] [--warmup W] [--threads T] [--max-connections M] [--no-reuse]
-//       [--files-in DIR]
+//       [--files-in DIR] [--thread-safe]
 //
 // C coroutines ("workers") share one client and each runs requests back to back until N
 // requests were started or S seconds passed (both bounds always apply). A warm-up of W
 // requests (default 2*C) opens the pool first and is not measured. The io_context runs on T
-// threads (default 1). Modes: multipart = recognize_file (multipart, streamed from disk),
-// base64file = recognize_base64_file, bytes = recognize_bytes over the image held in memory.
+// threads (default 1); on one thread the client runs without a strand
+// (client_options::thread_safe off) unless --thread-safe is given. Modes: multipart =
+// recognize_file (multipart, streamed from disk), base64file = recognize_base64_file,
+// bytes = recognize_bytes over the image held in memory.
 //
 // --files-in DIR: the file modes upload the regular files of DIR in turn (sorted by name)
 // instead of --file over and over: the library doing the same job as `carcheck recognize
@@ -21,7 +23,9 @@
 // connection gets the one just released.)
 //
 // Prints one JSON line: requests/s, p50/p99 latency, client CPU time per request
-// (getrusage, all threads), peak RSS, and the pool's handshake counters.
+// (getrusage, all threads), heap allocations per request (the whole process, OpenSSL
+// included: allocation_counter.cpp), peak RSS, and the pool's handshake counters.
+#include "allocation_counter.hpp"
 #include "bench_common.hpp"
 
 #include <carcheck/client.hpp>
@@ -202,7 +206,7 @@ bool run_phase(asio::io_context& ioc, run_state& st, std::size_t concurrency, st
 
 int main(int argc, char** argv)
 try {
-    bench::args a(argc, argv, {"no-reuse"});
+    bench::args a(argc, argv, {"no-reuse", "thread-safe"});
     a.allow({"endpoint", "ca-file", "file", "key", "mode", "concurrency", "requests", "duration", "warmup",
              "threads", "max-connections", "topn", "files-in"});
     run_state st;
@@ -228,6 +232,9 @@ try {
     st.options.secret_key = a.str("key", "bench-key");
     st.options.endpoint = a.required("endpoint");
     st.options.max_connections = a.num("max-connections", concurrency);
+    // One thread runs the io_context and starts every request: no strand needed (as the
+    // carcheck tool does); --threads 2 keeps the default strand. --thread-safe forces it.
+    st.options.thread_safe = threads > 1 || a.flag("thread-safe");
     if (a.has("ca-file")) {
         st.options.tls.ca_file = a.str("ca-file");
         st.options.tls.use_system_roots = false;
@@ -263,10 +270,12 @@ try {
     st.latencies.reserve(requests);
 
     const double cpu0 = bench::cpu_seconds();
+    const std::uint64_t allocations0 = bench::allocations();
     const auto t0 = bench::clock::now();
     const bool stalled_free = run_phase(ioc, st, concurrency, threads, requests, duration, true);
     const double wall = bench::seconds_since(t0);
     const double cpu = bench::cpu_seconds() - cpu0;
+    const std::uint64_t allocations = bench::allocations() - allocations0;
 
     carcheck::pool_counters pc;
     if (client) {
@@ -290,6 +299,7 @@ try {
         .boolean("reuse", st.reuse)
         .integer("concurrency", concurrency)
         .integer("threads", threads)
+        .boolean("thread_safe", st.options.thread_safe)
         .integer("requests", ok)
         .integer("errors", errors)
         .num("seconds", wall)
@@ -297,6 +307,7 @@ try {
         .num("p50_ms", p50)
         .num("p99_ms", p99)
         .num("cpu_us_per_req", ok ? cpu * 1e6 / static_cast<double>(ok) : 0)
+        .num("allocs_per_req", ok ? static_cast<double>(allocations) / static_cast<double>(ok) : 0)
         .integer("peak_rss_kib", static_cast<std::uint64_t>(bench::peak_rss_kib()))
         .integer("connects", pc.connects)
         .integer("handshakes_full", pc.handshakes_full)

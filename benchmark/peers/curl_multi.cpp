@@ -11,6 +11,7 @@
 //                   [--no-parse]
 //
 // Prints one JSON line with the same fields as carcheck_bench_client.
+#include "../allocation_counter.hpp"
 #include "../bench_common.hpp"
 
 #include <boost/json/parse.hpp>
@@ -222,16 +223,19 @@ try {
     lat.reserve(requests);
     std::uint64_t ok = 0, errors = 0, connects = 0;
     double wall = 0, cpu = 0;
+    std::uint64_t allocations = 0;
     {
         runner r(s, concurrency);
         if (warmup > 0)
             r.phase(warmup, bench::clock::now() + std::chrono::seconds(10), nullptr);
         const std::uint64_t warm_connects = r.connects();
         const double cpu0 = bench::cpu_seconds();
+        const std::uint64_t allocations0 = bench::allocations();
         const auto t0 = bench::clock::now();
         r.phase(requests, t0 + std::chrono::duration_cast<bench::clock::duration>(std::chrono::duration<double>(duration)), &lat);
         wall = bench::seconds_since(t0);
         cpu = bench::cpu_seconds() - cpu0;
+        allocations = bench::allocations() - allocations0;
         ok = r.ok();
         errors = r.errors();
         connects = r.connects() - warm_connects;
@@ -252,6 +256,7 @@ try {
         .num("p50_ms", p50)
         .num("p99_ms", p99)
         .num("cpu_us_per_req", ok ? cpu * 1e6 / static_cast<double>(ok) : 0)
+        .num("allocs_per_req", ok ? static_cast<double>(allocations) / static_cast<double>(ok) : 0)
         .integer("peak_rss_kib", static_cast<std::uint64_t>(bench::peak_rss_kib()))
         .integer("connects", connects)
         .raw("handshakes_full", "null")

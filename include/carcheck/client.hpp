@@ -13,7 +13,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <cstddef>
 #include <filesystem>
@@ -68,8 +67,10 @@ CARCHECK_DECL void start_recognize_url(std::shared_ptr<client_impl> impl, std::s
 ///   request with operation_aborted; the connection it was using is closed, never reused
 ///   half-written. A request cancelled after it was sent may still have been processed by
 ///   the service (and charged), so no type promises "no side effects".
-/// - **Thread safety:** an operation may be started from any thread; the client's state
-///   lives on a strand of the given executor.
+/// - **Thread safety:** with client_options::thread_safe (the default) an operation may be
+///   started from any thread; the client's state lives on a strand of the given executor
+///   (get_executor()). With thread_safe off it lives on the given executor itself, and
+///   every member function must be called on the one thread that runs it.
 class client {
 public:
     using executor_type = asio::any_io_executor;
@@ -202,12 +203,13 @@ public:
     }
 
     /// Fails queued and in-flight operations with client_closed and closes every
-    /// connection; later operations fail with client_closed too. Idempotent, thread-safe, returns at once (the work runs on the strand).
+    /// connection; later operations fail with client_closed too. Idempotent, thread-safe (with
+    /// client_options::thread_safe), returns at once (the work runs on get_executor()).
     CARCHECK_DECL void close();
 
     /// Connection counters (see pool_counters). Like scheduling_counters(), read them on
     /// the thread running the io_context, or from any thread with the io_context stopped;
-    /// with several threads, dispatch the call to strand_executor().
+    /// with several threads, dispatch the call to get_executor().
     CARCHECK_DECL pool_counters connection_counters() const;
 
     /// Admission counters: sent, retried by reason, throttled time, 402/403 seen, credits.
@@ -216,9 +218,6 @@ public:
     /// Accepts requests again after a 402 made every request fail with monthly_limit
     /// (call it once the plan has credits again). Thread-safe.
     CARCHECK_DECL void reset_credits_exhausted();
-
-    /// The strand all of the client's state lives on.
-    CARCHECK_DECL asio::strand<asio::any_io_executor> strand_executor() const noexcept;
 
 private:
     // Each initiation owns the client's implementation and names its executor (see

@@ -50,6 +50,13 @@ struct client_options {
     /// in flight: the adaptive limit (scheduling.adaptive_concurrency) grows up to
     /// min(this, scheduling.max_adaptive_in_flight); without it, exactly this many.
     std::size_t max_connections = 64;
+    /// Keep the client's state on a strand of the executor (the default), so operations may
+    /// be started from any thread and a multi-threaded io_context may run it. Off: on the
+    /// executor itself, for a client whose io_context one thread runs and whose member
+    /// functions are called on that thread (asio::io_context{1}, the carcheck tool): no
+    /// strand hand-offs, and none of the allocations Asio makes for a type-erased strand in
+    /// every I/O operation. (Boost.MySQL's pool_params::thread_safe is the same choice.)
+    bool thread_safe = true;
     timeout_options timeouts{};
     tls_options tls{};
     /// Allow plain HTTP to non-loopback hosts (the key then travels in clear text).

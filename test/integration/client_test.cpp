@@ -652,4 +652,60 @@ BOOST_AUTO_TEST_CASE(cancellation_of_a_stalled_request)
     BOOST_TEST(c.connection_counters().in_use == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(without_a_strand_when_not_thread_safe)
+{
+    mock_fixture f;
+    {
+        carcheck::client safe(f.ioc.get_executor(), f.options());
+        BOOST_TEST((safe.get_executor().target<asio::strand<asio::any_io_executor>>() != nullptr));
+    }
+    auto o = f.options();
+    o.thread_safe = false;
+    carcheck::client c(f.ioc.get_executor(), o);
+    // The client's work runs on the io_context's executor itself, not on a strand of it.
+    BOOST_TEST((c.get_executor().target<asio::io_context::executor_type>() != nullptr));
+
+    // Requests in flight together, each with its own outcome.
+    constexpr int n = 24;
+    std::vector<fs::path> paths;
+    for (int i = 0; i < n; ++i)
+        paths.push_back(f.image("NS" + std::to_string(100 + i)));
+    int done = 0, right = 0;
+    asio::steady_timer all_done(f.ioc, std::chrono::steady_clock::time_point::max());
+    // Arguments, not captures: the lambda is gone before its coroutine runs.
+    auto one = [](carcheck::client& c, fs::path path, std::string plate) -> asio::awaitable<bool> {
+        const carcheck::recognize_options opts; // named: g++ 12 and co_await temporaries
+        auto r = co_await c.recognize_file(path, opts, asio::use_awaitable);
+        co_return r.results.size() == 1 && r.results[0].plate == plate;
+    };
+    for (int i = 0; i < n; ++i)
+        asio::co_spawn(
+            f.ioc, one(c, paths[i], "NS" + std::to_string(100 + i)),
+            [&](std::exception_ptr e, bool good) {
+                right += !e && good;
+                if (++done == n)
+                    all_done.cancel();
+            });
+    f.run(all_done.async_wait(asio::as_tuple(asio::use_awaitable)));
+    BOOST_TEST(done == n);
+    BOOST_TEST(right == n);
+    BOOST_TEST(c.connection_counters().in_use == 0u);
+
+    // Cancellation and close work the same way.
+    const carcheck::recognize_options opts;
+    f.server.inject(mock::fault::stall);
+    asio::steady_timer t(f.ioc);
+    using namespace asio::experimental::awaitable_operators;
+    auto result = f.run([&]() -> asio::awaitable<std::variant<std::tuple<carcheck::error_code, carcheck::recognition>, std::tuple<boost::system::error_code>>> {
+        t.expires_after(std::chrono::milliseconds(200));
+        co_return co_await (c.recognize_file(paths[0], opts, asio::as_tuple(asio::use_awaitable)) ||
+                            t.async_wait(asio::as_tuple(asio::use_awaitable)));
+    }());
+    BOOST_TEST(result.index() == 1u);
+    c.close();
+    auto [ec, r] = f.run(c.recognize_file(paths[0], opts, asio::as_tuple(asio::deferred)));
+    BOOST_TEST(ec == carcheck::error::client_closed);
+    BOOST_TEST(r.results.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -119,7 +119,7 @@ connect_outcome connect_once(mock_fixture& f, carcheck::detail::pool_options po,
             impl->release(r.conn, false);
         co_return r.failure;
     };
-    out.text = f.run(asio::co_spawn(pool->strand(), acquire(pool, out.ec), asio::deferred));
+    out.text = f.run(asio::co_spawn(pool->serial(), acquire(pool, out.ec), asio::deferred));
     out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
     out.counters = pool->counters();
     pool->close();

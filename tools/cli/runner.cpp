@@ -156,6 +156,9 @@ carcheck::client_options make_client_options(const cli_options& o, const std::st
     c.secret_key = key;
     c.endpoint = o.endpoint;
     c.max_connections = o.submitted_limit();
+    // One thread runs the io_context and makes every call (signals and the read-ahead's
+    // results arrive through it): the client needs no strand.
+    c.thread_safe = false;
     if (o.concurrency)
         c.scheduling.max_in_flight = *o.concurrency; // pinned
     else

@@ -63,7 +63,7 @@ public:
     template <class Body>
     void set_common_fields(http::request<Body>& req) const;
 
-    const strand_type& strand() const noexcept { return pool_->strand(); }
+    const serial_executor& serial() const noexcept { return pool_->serial(); }
     pool_impl& pool() noexcept { return *pool_; }
     carcheck::scheduler& scheduler() noexcept { return scheduler_; }
     const client_options& options() const noexcept { return opts_; }

@@ -47,7 +47,7 @@ struct connect_result {
 /// run() (a getaddrinfo still running on Asio's thread) hold only a weak reference.
 class connector : public std::enable_shared_from_this<connector> {
 public:
-    CARCHECK_DECL connector(strand_type strand, const endpoint& ep, const pool_options& opts,
+    CARCHECK_DECL connector(serial_executor strand, const endpoint& ep, const pool_options& opts,
                             boost::asio::ssl::context* ctx, ssl_session_ptr session,
                             pool_counters& counters);
 
@@ -57,7 +57,7 @@ public:
 
 private:
     struct tcp_attempt {
-        explicit tcp_attempt(const strand_type& s) : socket(s) {}
+        explicit tcp_attempt(const serial_executor& s) : socket(s) {}
         boost::asio::ip::tcp::socket socket;
         boost::asio::ip::tcp::endpoint address;
         bool done = false;
@@ -78,7 +78,7 @@ private:
     static void on_resolved(const std::weak_ptr<connector>& weak, error_code ec,
                             std::vector<boost::asio::ip::tcp::endpoint> addresses);
 
-    strand_type strand_;
+    serial_executor strand_;
     const endpoint& ep_;
     const pool_options& opts_;
     boost::asio::ssl::context* ctx_;

@@ -2,6 +2,7 @@
 #define CARCHECK_DETAIL_OP_STATE_HPP
 
 #include <carcheck/detail/http_connection.hpp>
+#include <carcheck/detail/serial_executor.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <exception>
 #include <memory>
@@ -19,8 +19,6 @@
 #include <utility>
 
 namespace carcheck::detail {
-
-using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
 
 /// Per-operation state of a client operation, shared by its coroutine and its cancellation
 /// handler; owned and touched only by the client layer, on the strand. Cancellation goes
@@ -42,24 +40,25 @@ struct op_state {
     }
 };
 
-/// Runs an operation body on `strand`: wires the handler's cancellation slot to the
-/// op_state (cancellation is posted to the strand, so emitting it from any thread is safe)
-/// and completes the handler through its associated executor, never inline.
+/// Runs an operation body on the client's executor `serial`: wires the handler's
+/// cancellation slot to the op_state (cancellation is posted to `serial`, so emitting it
+/// from any thread is safe when that is a strand) and completes the handler through its
+/// associated executor (default: `user`, the executor the client was given), never inline.
 template <class T, class MakeBody>
-void launch(const strand_type& strand,
+void launch(const serial_executor& serial, const boost::asio::any_io_executor& user,
             boost::asio::any_completion_handler<void(error_code, T)> handler, MakeBody make_body)
 {
     namespace net = boost::asio;
     auto st = std::make_shared<op_state>();
     auto slot = net::get_associated_cancellation_slot(handler);
     if (slot.is_connected()) {
-        slot.assign([st, strand](net::cancellation_type) {
-            net::post(strand, [st] { st->cancel(); });
+        slot.assign([st, serial](net::cancellation_type) {
+            net::post(serial, [st] { st->cancel(); });
         });
     }
     net::co_spawn(
-        strand, make_body(st),
-        [h = std::move(handler), st, strand](std::exception_ptr ep, std::pair<error_code, T> r) mutable {
+        serial, make_body(st),
+        [h = std::move(handler), st, user](std::exception_ptr ep, std::pair<error_code, T> r) mutable {
             auto slot = net::get_associated_cancellation_slot(h);
             if (slot.is_connected())
                 slot.clear();
@@ -74,7 +73,7 @@ void launch(const strand_type& strand,
             }
             // Handlers without an executor of their own complete on the executor the client
             // was given, as Asio's I/O objects do.
-            auto ex = net::get_associated_executor(h, strand.get_inner_executor());
+            auto ex = net::get_associated_executor(h, user);
             net::dispatch(ex, [h = std::move(h), r = std::move(r)]() mutable {
                 std::move(h)(r.first, std::move(r.second));
             });

@@ -32,7 +32,7 @@ namespace carcheck::detail {
 
 /// A request waiting for a connection; lives in the waiting coroutine's frame.
 struct pool_waiter {
-    explicit pool_waiter(const strand_type& s) : timer(s) {}
+    explicit pool_waiter(const serial_executor& s) : timer(s) {}
     boost::asio::steady_timer timer; // expires at the pool-wait deadline; cancelled to wake
     http_connection* conn = nullptr; // handed over by the pool
     error_code ec;                   // or the failure of the connect made for it
@@ -45,7 +45,8 @@ struct acquire_result {
     http_connection* conn = nullptr;
 };
 
-/// The pool's state. Every member function runs on `strand`.
+/// The pool's state. Every member function runs on serial() (a strand unless
+/// pool_options::thread_safe is off).
 class pool_impl : public std::enable_shared_from_this<pool_impl> {
 public:
     CARCHECK_DECL pool_impl(boost::asio::any_io_executor ex, endpoint ep, pool_options opts,
@@ -65,7 +66,9 @@ public:
     /// cancelled, already_started while another run is active.
     CARCHECK_DECL void run(boost::asio::any_completion_handler<void(error_code)> handler);
 
-    const strand_type& strand() const noexcept { return strand_; }
+    const serial_executor& serial() const noexcept { return serial_; }
+    /// The executor the client was given: where handlers without one of their own complete.
+    const boost::asio::any_io_executor& user_executor() const noexcept { return user_; }
     const pool_options& options() const noexcept { return opts_; }
     pool_counters counters() const noexcept;
     bool closed() const noexcept { return closed_; }
@@ -81,7 +84,8 @@ private:
     void remember_session(http_connection& c) noexcept;
     bool expired(const http_connection& c) const noexcept;
 
-    strand_type strand_;
+    boost::asio::any_io_executor user_;
+    serial_executor serial_;
     endpoint ep_;
     pool_options opts_;
     std::shared_ptr<boost::asio::ssl::context> ctx_;

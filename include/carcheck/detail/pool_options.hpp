@@ -25,6 +25,7 @@ using resolve_function = std::function<void(const std::string& host, std::uint16
 /// Settings of the client's connection pool: a bound, the deadlines, the way out.
 struct pool_options {
     std::size_t max_connections = 64; // set from client_options::max_connections
+    bool thread_safe = true;          // client_options::thread_safe: work on a strand
     timeout_options timeouts{};
     /// Connect through this HTTP proxy (a CONNECT tunnel per connection); none when empty.
     std::optional<proxy_target> proxy{};

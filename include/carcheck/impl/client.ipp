@@ -72,6 +72,7 @@ inline pool_options pool_options_for(const client_options& opts)
 {
     pool_options p;
     p.max_connections = opts.max_connections;
+    p.thread_safe = opts.thread_safe;
     p.timeouts = opts.timeouts;
     if (!opts.proxy.empty()) {
         proxy_target proxy;
@@ -104,7 +105,7 @@ CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options o
     : opts_(std::move(opts)), ep_(checked_endpoint(opts_)),
       pool_(std::make_shared<pool_impl>(std::move(ex), ep_, pool_options_for(opts_),
                                         ep_.tls ? make_tls_context(opts_.tls) : nullptr)),
-      scheduler_(pool_->strand(), scheduling_for(opts_))
+      scheduler_(pool_->serial(), scheduling_for(opts_))
 {
 }
 
@@ -198,7 +199,7 @@ template <class Result, class Body>
 void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                    net::any_completion_handler<void(error_code, Result)> h, Body body)
 {
-    launch<Result>(impl->strand(), std::move(h),
+    launch<Result>(impl->serial(), impl->pool().user_executor(), std::move(h),
                    [impl, diag, body = std::move(body)](std::shared_ptr<op_state> st) mutable {
                        return [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
                                  diagnostics* user_diag, Body body) -> net::awaitable<std::pair<error_code, Result>> {
@@ -282,13 +283,13 @@ CARCHECK_DECL client::~client()
 
 CARCHECK_DECL client::executor_type client::get_executor() const noexcept
 {
-    return impl_->strand();
+    return impl_->serial();
 }
 
 CARCHECK_DECL void client::close()
 {
     auto impl = impl_;
-    asio::dispatch(impl->strand(), [impl] {
+    asio::dispatch(impl->serial(), [impl] {
         impl->scheduler().close();
         impl->pool().close();
     });
@@ -307,13 +308,9 @@ CARCHECK_DECL scheduler_counters client::scheduling_counters() const
 CARCHECK_DECL void client::reset_credits_exhausted()
 {
     auto impl = impl_;
-    asio::dispatch(impl->strand(), [impl] { impl->scheduler().reset_credits_exhausted(); });
+    asio::dispatch(impl->serial(), [impl] { impl->scheduler().reset_credits_exhausted(); });
 }
 
-CARCHECK_DECL asio::strand<asio::any_io_executor> client::strand_executor() const noexcept
-{
-    return impl_->strand();
-}
 
 namespace detail {
 

@@ -16,7 +16,7 @@ using net::use_awaitable;
 
 CARCHECK_DECL pool_impl::pool_impl(net::any_io_executor ex, endpoint ep, pool_options opts,
                                    std::shared_ptr<net::ssl::context> ctx)
-    : strand_(net::make_strand(std::move(ex))), ep_(std::move(ep)), opts_(opts),
+    : user_(std::move(ex)), serial_(make_serial_executor(user_, opts.thread_safe)), ep_(std::move(ep)), opts_(opts),
       ctx_(std::move(ctx)), port_text_(std::to_string(ep_.port))
 {
     if (opts_.max_connections == 0)
@@ -55,13 +55,13 @@ CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(net::cancellatio
     }
 
     // Wait for one: returned by another request or made for us in the background.
-    pool_waiter w{strand_};
+    pool_waiter w{serial_};
     w.timer.expires_after(opts_.timeouts.pool_wait);
     waiters_.push_back(&w);
     ++counters_.waits;
     const auto started = steady_clock::now();
     spawn_connects();
-    // The caller's cancellation reaches the wait through its slot (emitted on the strand).
+    // The caller's cancellation reaches the wait through its slot (emitted on serial_).
     bool cancelled = false;
     if (cancel.is_connected())
         cancel.assign([&w, &cancelled](net::cancellation_type) {
@@ -101,7 +101,7 @@ CARCHECK_DECL void pool_impl::spawn_connects()
         auto self = shared_from_this();
         // Reserve the slot now so the loop condition sees it; connect_one replaces it.
         connecting_.push_back(nullptr);
-        net::co_spawn(strand_, [self]() { return self->connect_one(); }, net::detached);
+        net::co_spawn(serial_, [self]() { return self->connect_one(); }, net::detached);
     }
 }
 
@@ -131,7 +131,7 @@ CARCHECK_DECL net::awaitable<void> pool_impl::connect_one()
         if (sessions_.size() > 1)
             sessions_.pop_back();
     }
-    auto c = std::make_shared<connector>(strand_, ep_, opts_, ctx_.get(), std::move(session), counters_);
+    auto c = std::make_shared<connector>(serial_, ep_, opts_, ctx_.get(), std::move(session), counters_);
     // Take the slot reserved by spawn_connects.
     *std::find(connecting_.begin(), connecting_.end(), nullptr) = c;
     connect_result r = co_await c->run();
@@ -176,19 +176,19 @@ CARCHECK_DECL void pool_impl::close_expired() noexcept
 CARCHECK_DECL void pool_impl::run(net::any_completion_handler<void(error_code)> handler)
 {
     auto self = shared_from_this();
-    net::dispatch(strand_, [self, h = std::move(handler)]() mutable { self->start_run(std::move(h)); });
+    net::dispatch(serial_, [self, h = std::move(handler)]() mutable { self->start_run(std::move(h)); });
 }
 
 CARCHECK_DECL void pool_impl::start_run(net::any_completion_handler<void(error_code)> handler)
 {
     auto complete = [this](net::any_completion_handler<void(error_code)> h, error_code ec) {
-        auto ex = net::get_associated_executor(h, strand_.get_inner_executor());
+        auto ex = net::get_associated_executor(h, user_);
         net::dispatch(ex, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
     };
     if (running_ || closed_) {
-        // Through the strand's queue, so that it never completes inside async_run().
+        // Through the executor's queue, so that it never completes inside async_run().
         const error_code ec = running_ ? error_code(net::error::already_started) : error_code{};
-        net::post(strand_, [self = shared_from_this(), complete, h = std::move(handler), ec]() mutable {
+        net::post(serial_, [self = shared_from_this(), complete, h = std::move(handler), ec]() mutable {
             complete(std::move(h), ec);
         });
         return;
@@ -198,8 +198,8 @@ CARCHECK_DECL void pool_impl::start_run(net::any_completion_handler<void(error_c
     auto slot = net::get_associated_cancellation_slot(handler);
     if (slot.is_connected()) {
         std::weak_ptr<pool_impl> weak = shared_from_this();
-        slot.assign([weak, strand = strand_](net::cancellation_type) {
-            net::post(strand, [weak] {
+        slot.assign([weak, serial = serial_](net::cancellation_type) {
+            net::post(serial, [weak] {
                 if (auto self = weak.lock()) {
                     self->run_cancelled_ = true;
                     if (self->run_timer_)
@@ -209,7 +209,7 @@ CARCHECK_DECL void pool_impl::start_run(net::any_completion_handler<void(error_c
         });
     }
     auto self = shared_from_this();
-    net::co_spawn(strand_, run_loop(),
+    net::co_spawn(serial_, run_loop(),
                   [self, complete, h = std::move(handler)](std::exception_ptr, error_code ec) mutable {
                       auto slot = net::get_associated_cancellation_slot(h);
                       if (slot.is_connected())
@@ -222,7 +222,7 @@ CARCHECK_DECL void pool_impl::start_run(net::any_completion_handler<void(error_c
 CARCHECK_DECL net::awaitable<error_code> pool_impl::run_loop()
 {
     auto self = shared_from_this();
-    net::steady_timer timer(strand_);
+    net::steady_timer timer(serial_);
     // Checked a few times per idle period: a connection closes within 1.25 x timeouts.idle.
     const auto period = std::max<std::chrono::milliseconds>(opts_.timeouts.idle / 4,
                                                              std::chrono::milliseconds(50));

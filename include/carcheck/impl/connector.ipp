@@ -33,7 +33,7 @@ CARCHECK_DECL std::vector<tcp::endpoint> interleave_families(const std::vector<t
     return out;
 }
 
-CARCHECK_DECL connector::connector(strand_type strand, const endpoint& ep, const pool_options& opts,
+CARCHECK_DECL connector::connector(serial_executor strand, const endpoint& ep, const pool_options& opts,
                                    net::ssl::context* ctx, ssl_session_ptr session, pool_counters& counters)
     : strand_(std::move(strand)), ep_(ep), opts_(opts), ctx_(ctx), session_(std::move(session)),
       counters_(counters), wake_(strand_), resolver_(strand_)
