@@ -120,9 +120,11 @@ asio::awaitable<Result> await_or_throw(asio::any_io_executor ex, Start start)
 {
     diagnostics diag;
     auto token = asio::as_tuple(asio::use_awaitable);
-    auto [ec, result] = co_await asio::async_initiate<decltype(token), void(error_code, Result)>(
-        operation_initiation{std::move(ex), [&diag, &start](auto handler) { start(&diag, std::move(handler)); }},
-        token);
+    // Named, not a temporary inside the co_await expression: g++ 12 destroys such aggregate
+    // temporaries twice (a use-after-free of the executor that AddressSanitizer reports).
+    operation_initiation init{std::move(ex), [&diag, &start](auto handler) { start(&diag, std::move(handler)); }};
+    auto [ec, result] =
+        co_await asio::async_initiate<decltype(token), void(error_code, Result)>(std::move(init), token);
     if (ec)
         throw api_error(ec, std::move(diag));
     co_return std::move(result);

@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(large_upload_over_a_slow_link_outlasts_the_stall_timeout)
     // The link was the bottleneck: the upload took about size / rate, several stall times.
     const double expected = static_cast<double>(size) / link_rate;
     BOOST_TEST(o.took > 0.8 * expected, o.took << " s for " << size << " bytes");
-    BOOST_TEST(o.took > 2 * 2.0);
+    BOOST_TEST(o.took > 1.4 * 2.0); // it outlasted the 2 s stall timeout (16 MB under the sanitizers: 4 s)
     BOOST_TEST(o.diag.attempts == 1u);
 }
 
