@@ -2,14 +2,14 @@
 # Builds the libFuzzer targets (clang 14, ASan + UBSan) and runs each for a while from its
 # seed corpus. Usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET=60] [TARGET...]
 # New inputs go to build/fuzz/corpus/<target>; the seeds in test/fuzz/corpus stay untouched.
-# Targets: rate_limit model response mock_request. Exits non-zero on any crash, leak or UB.
+# Targets: rate_limit model response mock_request tls_transport. Exits non-zero on any crash, leak or UB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if ((${#targets[@]} == 0)); then targets=(rate_limit model response mock_request); fi
+if ((${#targets[@]} == 0)); then targets=(rate_limit model response mock_request tls_transport); fi
 
 bash scripts/install-deps.sh clang-14 libclang-rt-14-dev
 cmake --preset fuzz >/dev/null

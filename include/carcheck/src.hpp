@@ -16,6 +16,7 @@
 #include <carcheck/impl/scheduler_core.ipp>
 #include <carcheck/impl/scheduler.ipp>
 #include <carcheck/impl/proxy.ipp>
+#include <carcheck/impl/tls_socket.ipp>
 #include <carcheck/impl/connector.ipp>
 #include <carcheck/impl/connection_pool.ipp>
 #include <carcheck/impl/client.ipp>

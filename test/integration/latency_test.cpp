@@ -47,7 +47,7 @@ void check_counts(const mock::server& server, std::size_t succeeded, double seco
     BOOST_TEST(seconds <= 1.3 * ideal_seconds, what << ": " << seconds << " s");
 }
 
-std::string summary_row(const std::string& err, const std::string& name)
+[[maybe_unused]] std::string summary_row(const std::string& err, const std::string& name)
 {
     std::istringstream in(err);
     for (std::string line; std::getline(in, line);)

@@ -8,6 +8,7 @@
 #include <carcheck/detail/op_state.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <openssl/ssl.h>
@@ -71,7 +72,7 @@ private:
                                                    boost::asio::ip::tcp::socket& out, std::string& failure);
     void start_attempt(const boost::asio::ip::tcp::endpoint& address);
     boost::asio::awaitable<error_code> open_tunnel(beast::tcp_stream& s, std::string& failure);
-    boost::asio::awaitable<error_code> handshake(tls_stream& s, std::string& failure);
+    boost::asio::awaitable<error_code> handshake(tls_socket& s, std::string& failure);
     std::string first_hop() const; // "host:port" or "proxy host:port"
     std::string timeout_text(const char* stage) const;
     std::string describe_proxy_error(const error_code& ec) const;
@@ -91,8 +92,10 @@ private:
     error_code resolve_ec_;
     std::vector<boost::asio::ip::tcp::endpoint> resolved_addresses_;
     std::vector<std::shared_ptr<tcp_attempt>> attempts_;
-    beast::tcp_stream* stream_ = nullptr; // once TCP is up, for cancel()
+    boost::asio::steady_timer handshake_timer_; // the connect deadline, during the handshake
+    boost::asio::ip::tcp::socket* stream_ = nullptr; // once TCP is up, for cancel()
     bool cancelled_ = false;
+    bool handshake_expired_ = false;
 };
 
 } // namespace carcheck::detail

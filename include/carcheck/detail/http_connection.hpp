@@ -1,12 +1,13 @@
 #ifndef CARCHECK_DETAIL_HTTP_CONNECTION_HPP
 #define CARCHECK_DETAIL_HTTP_CONNECTION_HPP
 
+#include <carcheck/detail/tls_socket.hpp>
 #include <carcheck/detail/transfer_watchdog.hpp>
 #include <carcheck/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -18,7 +19,6 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <poll.h>
 
@@ -33,7 +33,6 @@ namespace carcheck::detail {
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 using steady_clock = std::chrono::steady_clock;
 
 /// How one request/response exchange on a connection ended. The two flags tell a retry
@@ -52,26 +51,35 @@ struct exchange_result {
 class http_connection {
 public:
     explicit http_connection(beast::tcp_stream plain) : stream_(std::move(plain)) {}
-    explicit http_connection(tls_stream&& tls) : stream_(std::move(tls)) {}
-
-    beast::tcp_stream& tcp() noexcept
+    /// TLS on a connected socket (the handshake is still to be made on tls()).
+    http_connection(boost::asio::ip::tcp::socket&& socket, SSL_CTX* ctx)
+        : stream_(std::in_place_type<tls_socket>, std::move(socket), ctx)
     {
-        if (auto* t = std::get_if<tls_stream>(&stream_))
-            return beast::get_lowest_layer(*t);
-        return std::get<beast::tcp_stream>(stream_);
     }
 
-    tls_stream* tls() noexcept { return std::get_if<tls_stream>(&stream_); }
+    boost::asio::ip::tcp::socket& socket() noexcept
+    {
+        if (auto* t = std::get_if<tls_socket>(&stream_))
+            return t->socket();
+        return std::get<beast::tcp_stream>(stream_).socket();
+    }
+
+    tls_socket* tls() noexcept { return std::get_if<tls_socket>(&stream_); }
+    beast::tcp_stream* plain() noexcept { return std::get_if<beast::tcp_stream>(&stream_); }
 
     /// Cancels pending I/O; the exchange in progress completes with operation_aborted.
-    void cancel() noexcept { tcp().cancel(); }
+    void cancel() noexcept
+    {
+        beast::error_code ignored;
+        socket().cancel(ignored);
+    }
 
     /// Closes the socket without a TLS close_notify: the connection is never reused.
     void close() noexcept
     {
         beast::error_code ignored;
-        tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-        tcp().socket().close(ignored);
+        socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        socket().close(ignored);
     }
 
     /// An idle keep-alive connection must have nothing to read: readable means the peer
@@ -79,10 +87,10 @@ public:
     /// not safe to send a request on it.
     bool looks_alive() noexcept
     {
-        auto& sock = tcp().socket();
+        auto& sock = socket();
         if (!sock.is_open() || buffer_.size() != 0)
             return false;
-        if (auto* t = tls(); t && SSL_pending(t->native_handle()) > 0)
+        if (auto* t = tls(); t && !t->nothing_buffered())
             return false;
         pollfd p{};
         p.fd = sock.native_handle();
@@ -118,7 +126,7 @@ private:
     /// (whatever the cancelled operation reported, even a success that raced the cancel).
     bool timed_out(exchange_result& r, const char* phase);
 
-    std::variant<beast::tcp_stream, tls_stream> stream_;
+    std::variant<beast::tcp_stream, tls_socket> stream_;
     beast::flat_buffer buffer_;
     beast::flat_buffer out_; // small requests, serialised in one piece; its capacity is kept
     exchange_limits limits_{};
@@ -221,7 +229,7 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exch
     // The stream's own deadline stays off (connect_one leaves it so): with one it would arm
     // and cancel a timer for every read and write. The watchdog arms one per exchange.
     limits_ = limits;
-    watchdog_.start(tcp().socket(), limits);
+    watchdog_.start(socket(), limits);
     struct stop_watchdog {
         transfer_watchdog& w;
         ~stop_watchdog() { w.stop(); }

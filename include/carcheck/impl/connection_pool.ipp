@@ -238,7 +238,7 @@ CARCHECK_DECL net::awaitable<error_code> pool_impl::run_loop()
 
 CARCHECK_DECL void pool_impl::remember_session(http_connection& c) noexcept
 {
-    tls_stream* t = c.tls();
+    tls_socket* t = c.tls();
     if (!t)
         return;
     // After a complete exchange the TLS 1.3 tickets have arrived; keep the resumable

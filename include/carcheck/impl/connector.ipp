@@ -36,7 +36,7 @@ CARCHECK_DECL std::vector<tcp::endpoint> interleave_families(const std::vector<t
 CARCHECK_DECL connector::connector(serial_executor strand, const endpoint& ep, const pool_options& opts,
                                    net::ssl::context* ctx, ssl_session_ptr session, pool_counters& counters)
     : strand_(std::move(strand)), ep_(ep), opts_(opts), ctx_(ctx), session_(std::move(session)),
-      counters_(counters), wake_(strand_), resolver_(strand_)
+      counters_(counters), wake_(strand_), resolver_(strand_), handshake_timer_(strand_)
 {
 }
 
@@ -50,9 +50,10 @@ CARCHECK_DECL void connector::cancel() noexcept
     }
     if (stream_) {
         error_code ignored;
-        stream_->socket().close(ignored);
+        stream_->close(ignored);
     }
     wake_.cancel();
+    handshake_timer_.cancel();
 }
 
 CARCHECK_DECL std::string connector::first_hop() const
@@ -278,7 +279,7 @@ CARCHECK_DECL net::awaitable<error_code> connector::open_tunnel(beast::tcp_strea
     co_return error_code{};
 }
 
-CARCHECK_DECL net::awaitable<error_code> connector::handshake(tls_stream& s, std::string& failure)
+CARCHECK_DECL net::awaitable<error_code> connector::handshake(tls_socket& s, std::string& failure)
 {
     SSL* ssl = s.native_handle();
     // SNI and verification name the service, never the proxy.
@@ -292,8 +293,23 @@ CARCHECK_DECL net::awaitable<error_code> connector::handshake(tls_stream& s, std
         X509_VERIFY_PARAM_set1_host(param, ep_.host.c_str(), ep_.host.size());
     if (session_)
         SSL_set_session(ssl, session_.get()); // the SSL takes its own reference
-    beast::get_lowest_layer(s).expires_at(deadline_);
-    auto [hec] = co_await s.async_handshake(net::ssl::stream_base::client, as_tuple(use_awaitable));
+    // The connect deadline covers the handshake: on expiry the socket's operations are
+    // cancelled. A late expiry (queued as the handshake completed) finds stream_ null.
+    handshake_expired_ = false;
+    handshake_timer_.expires_at(deadline_);
+    handshake_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || !self->stream_)
+            return;
+        self->handshake_expired_ = true;
+        error_code ignored;
+        self->stream_->cancel(ignored);
+    });
+    auto [ec] = co_await s.async_handshake(as_tuple(use_awaitable));
+    handshake_timer_.cancel();
+    error_code hec = ec;
+    if (hec && handshake_expired_ && !cancelled_)
+        hec = beast::error::timeout;
     if (hec) {
         if (cancelled_)
             co_return net::error::operation_aborted;
@@ -335,10 +351,10 @@ CARCHECK_DECL net::awaitable<connect_result> connector::run()
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
 
-    beast::tcp_stream plain(std::move(socket));
     if (opts_.proxy) {
-        // The tunnel is opened on the plain stream; TLS (if any) then runs inside it.
-        stream_ = &plain;
+        // The tunnel is opened on a plain stream; TLS (if any) then runs inside it.
+        beast::tcp_stream plain(std::move(socket));
+        stream_ = &plain.socket();
         r.ec = co_await open_tunnel(plain, r.failure);
         stream_ = nullptr;
         if (!r.ec && cancelled_)
@@ -349,11 +365,12 @@ CARCHECK_DECL net::awaitable<connect_result> connector::run()
             plain.socket().close(ignored);
             co_return r;
         }
+        socket = plain.release_socket();
     }
     if (ep_.tls)
-        r.conn = std::make_unique<http_connection>(tls_stream(std::move(plain), *ctx_));
+        r.conn = std::make_unique<http_connection>(std::move(socket), ctx_->native_handle());
     else
-        r.conn = std::make_unique<http_connection>(std::move(plain));
+        r.conn = std::make_unique<http_connection>(beast::tcp_stream(std::move(socket)));
     if (cancelled_) {
         r.conn->close();
         r.conn.reset();
@@ -361,7 +378,7 @@ CARCHECK_DECL net::awaitable<connect_result> connector::run()
         co_return r;
     }
     if (ep_.tls) {
-        stream_ = &r.conn->tcp();
+        stream_ = &r.conn->socket();
         r.ec = co_await handshake(*r.conn->tls(), r.failure);
         stream_ = nullptr;
         if (r.ec) {
@@ -370,7 +387,6 @@ CARCHECK_DECL net::awaitable<connect_result> connector::run()
             co_return r;
         }
     }
-    r.conn->tcp().expires_never();
     co_return r;
 }
 
