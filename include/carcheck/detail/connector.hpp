@@ -43,12 +43,12 @@ struct connect_result {
 /// Establishes one connection of a pool, all of it within timeouts.connect: resolution (of
 /// the proxy's name when there is one), TCP connects staggered over the addresses (RFC 8305),
 /// the proxy's CONNECT tunnel, the TLS handshake (SNI and verification against the service's
-/// name, resuming `session` when given). Runs on the pool's strand; cancel() (on the strand)
+/// name, resuming `session` when given). Runs on the pool's serial executor; cancel() (on it)
 /// makes run() finish at once with operation_aborted. Completions of operations that outlive
 /// run() (a getaddrinfo still running on Asio's thread) hold only a weak reference.
 class connector : public std::enable_shared_from_this<connector> {
 public:
-    CARCHECK_DECL connector(serial_executor strand, const endpoint& ep, const pool_options& opts,
+    CARCHECK_DECL connector(serial_executor serial, const endpoint& ep, const pool_options& opts,
                             boost::asio::ssl::context* ctx, ssl_session_ptr session,
                             pool_counters& counters);
 
@@ -79,7 +79,7 @@ private:
     static void on_resolved(const std::weak_ptr<connector>& weak, error_code ec,
                             std::vector<boost::asio::ip::tcp::endpoint> addresses);
 
-    serial_executor strand_;
+    serial_executor serial_;
     const endpoint& ep_;
     const pool_options& opts_;
     boost::asio::ssl::context* ctx_;

@@ -47,7 +47,7 @@ struct exchange_result {
 };
 
 /// One keep-alive HTTP/1.1 connection, plain or TLS. Not thread-safe: used by one exchange
-/// at a time, on the pool's strand.
+/// at a time, on the pool's serial executor.
 class http_connection {
 public:
     explicit http_connection(beast::tcp_stream plain) : stream_(std::move(plain)) {}

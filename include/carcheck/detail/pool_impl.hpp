@@ -52,7 +52,7 @@ public:
     CARCHECK_DECL pool_impl(boost::asio::any_io_executor ex, endpoint ep, pool_options opts,
                             std::shared_ptr<boost::asio::ssl::context> ctx);
 
-    /// Lends a connection. Emitting `cancel` (on the strand; any type) ends a wait for one
+    /// Lends a connection. Emitting `cancel` (on serial(); any type) ends a wait for one
     /// with operation_aborted.
     CARCHECK_DECL boost::asio::awaitable<acquire_result> acquire(boost::asio::cancellation_slot cancel);
 

@@ -62,7 +62,7 @@ inline bool read_tcp_byte_counters(int fd, tcp_byte_counters& out) noexcept
 /// request) arms the timer once and cancels it once. A stall is reported after between
 /// `stall` and `stall` + 2 checks (1.25 x stall) without progress, never before.
 ///
-/// Runs on the socket's executor (the pool's strand), like the exchange it guards.
+/// Runs on the socket's executor (the pool's serial executor), like the exchange it guards.
 class transfer_watchdog {
 public:
     enum class verdict { none, stalled, deadline };

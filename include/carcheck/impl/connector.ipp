@@ -33,10 +33,10 @@ CARCHECK_DECL std::vector<tcp::endpoint> interleave_families(const std::vector<t
     return out;
 }
 
-CARCHECK_DECL connector::connector(serial_executor strand, const endpoint& ep, const pool_options& opts,
+CARCHECK_DECL connector::connector(serial_executor serial, const endpoint& ep, const pool_options& opts,
                                    net::ssl::context* ctx, ssl_session_ptr session, pool_counters& counters)
-    : strand_(std::move(strand)), ep_(ep), opts_(opts), ctx_(ctx), session_(std::move(session)),
-      counters_(counters), wake_(strand_), resolver_(strand_), handshake_timer_(strand_)
+    : serial_(std::move(serial)), ep_(ep), opts_(opts), ctx_(ctx), session_(std::move(session)),
+      counters_(counters), wake_(serial_), resolver_(serial_), handshake_timer_(serial_)
 {
 }
 
@@ -101,9 +101,9 @@ CARCHECK_DECL net::awaitable<error_code> connector::resolve(std::vector<tcp::end
     const std::string what = opts_.proxy ? "the proxy's name " + host : host;
     std::weak_ptr<connector> weak = shared_from_this();
     if (opts_.resolve) {
-        // The hook may complete on any thread: bring the result to the strand.
-        opts_.resolve(host, port, [weak, strand = strand_](error_code ec, std::vector<tcp::endpoint> a) {
-            net::post(strand, [weak, ec, a = std::move(a)]() mutable { on_resolved(weak, ec, std::move(a)); });
+        // The hook may complete on any thread: bring the result to serial_.
+        opts_.resolve(host, port, [weak, serial = serial_](error_code ec, std::vector<tcp::endpoint> a) {
+            net::post(serial, [weak, ec, a = std::move(a)]() mutable { on_resolved(weak, ec, std::move(a)); });
         });
     } else {
         // getaddrinfo runs on Asio's resolver thread; it cannot be interrupted, so on expiry
@@ -139,7 +139,7 @@ CARCHECK_DECL net::awaitable<error_code> connector::resolve(std::vector<tcp::end
 
 CARCHECK_DECL void connector::start_attempt(const tcp::endpoint& address)
 {
-    auto a = std::make_shared<tcp_attempt>(strand_);
+    auto a = std::make_shared<tcp_attempt>(serial_);
     a->address = address;
     attempts_.push_back(a);
     ++counters_.connect_attempts;
@@ -341,7 +341,7 @@ CARCHECK_DECL net::awaitable<connect_result> connector::run()
             ++counters_.connect_errors;
         co_return r;
     }
-    tcp::socket socket(strand_);
+    tcp::socket socket(serial_);
     if ((r.ec = co_await connect_any(interleave_families(addresses), socket, r.failure))) {
         if (r.ec != net::error::operation_aborted)
             ++counters_.connect_errors;
