@@ -114,7 +114,9 @@ private:
     {
         static constexpr char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         // 40 characters of 62: 238 random bits. Unbiased: bytes >= 248 (= 4 * 62) are dropped.
-        std::string b = "carcheck-";
+        std::string b;
+        b.reserve(9 + 40);
+        b = "carcheck-";
         // One generator per thread, seeded once from std::random_device: constructing a
         // random_device per request costs tens of microseconds on some virtual machines.
         thread_local std::mt19937_64 rng = [] {
@@ -153,22 +155,34 @@ private:
         out += '"';
     }
 
+    /// Builds the framing in place: no temporaries, and a rebuild after open() reuses the
+    /// capacity the constructor's build left (one allocation each for head and tail).
     void rebuild()
     {
         head_.clear();
+        head_.reserve(192 + 2 * boundary_.size() + filename_.size());
+        auto delimiter = [this](std::string& out) {
+            out += "--";
+            out += boundary_;
+        };
         for (const auto& [name, value] : fields_) {
-            head_ += "--" + boundary_ + "\r\nContent-Disposition: form-data; name=";
+            delimiter(head_);
+            head_ += "\r\nContent-Disposition: form-data; name=";
             append_quoted(head_, name);
             head_ += "\r\n\r\n";
             head_ += value;
             head_ += "\r\n";
         }
-        head_ += "--" + boundary_ + "\r\nContent-Disposition: form-data; name=\"image\"; filename=";
+        delimiter(head_);
+        head_ += "\r\nContent-Disposition: form-data; name=\"image\"; filename=";
         append_quoted(head_, filename_);
         head_ += "\r\nContent-Type: ";
         head_ += source_.content_type();
         head_ += "\r\n\r\n";
-        tail_ = "\r\n--" + boundary_ + "--\r\n";
+        tail_.clear();
+        tail_ += "\r\n";
+        delimiter(tail_);
+        tail_ += "--\r\n";
     }
 
     detail::file_source source_;

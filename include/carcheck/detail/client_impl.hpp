@@ -78,6 +78,7 @@ private:
 
     client_options opts_;
     endpoint ep_;
+    std::string encoded_key_; // the secret key percent-encoded once, not per request
     std::shared_ptr<pool_impl> pool_; // shared with its own background connects
     carcheck::scheduler scheduler_;
 };
@@ -130,13 +131,16 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
             r.ec = boost::asio::error::operation_aborted;
             co_return r;
         }
-        auto acquired = co_await pool().acquire(st.pool_wait.slot());
-        if (acquired.ec) {
-            r.ec = st.cancelled ? error_code(boost::asio::error::operation_aborted) : acquired.ec;
-            failure = std::move(acquired.failure);
-            co_return r;
+        http_connection* conn = pool().take_idle();
+        if (!conn) {
+            auto acquired = co_await pool().acquire(st.pool_wait.slot());
+            if (acquired.ec) {
+                r.ec = st.cancelled ? error_code(boost::asio::error::operation_aborted) : acquired.ec;
+                failure = std::move(acquired.failure);
+                co_return r;
+            }
+            conn = acquired.conn;
         }
-        http_connection* conn = acquired.conn;
         if (st.cancelled) { // cancelled just as the connection was handed over
             pool().release(conn, true);
             r.ec = boost::asio::error::operation_aborted;

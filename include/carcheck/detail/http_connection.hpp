@@ -8,7 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -109,18 +109,9 @@ public:
     std::uint64_t exchanges = 0;
 
 private:
-    template <class F>
-    decltype(auto) visit(F&& f)
-    {
-        return std::visit(std::forward<F>(f), stream_);
-    }
-
     /// Serialises the whole request into out_ (see exchange()); false when the body failed.
     template <class Body>
     bool flatten(http::request_serializer<Body>& sr, error_code& ec);
-
-    /// Reads the response into `r`; fills r.ec / r.failure when that fails.
-    boost::asio::awaitable<void> read_response(exchange_result& r, std::size_t body_limit, const char* phase);
 
     /// After each step of an exchange: when the watchdog cut it, the outcome is a timeout
     /// (whatever the cancelled operation reported, even a success that raced the cancel).
@@ -223,7 +214,7 @@ boost::asio::awaitable<exchange_result>
 http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exchange_limits limits)
 {
     using boost::asio::as_tuple;
-    using boost::asio::use_awaitable;
+    using boost::asio::deferred; // co_await of a deferred operation: no coroutine frame per I/O
     exchange_result r;
     ++exchanges;
     // The stream's own deadline stays off (connect_one leaves it so): with one it would arm
@@ -244,24 +235,33 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exch
         // image and the closing delimiter each became a write_some of their own -- a TLS
         // record and a send() for each -- which cost more than copying some tens of KB once.
         if (flatten(serializer, wec)) {
-            auto [e, n] = co_await visit([&](auto& s) {
-                return boost::asio::async_write(s, out_.data(), as_tuple(use_awaitable));
-            });
-            (void)n;
-            wec = e;
+            if (auto* t = tls()) {
+                auto op = boost::asio::async_write(*t, out_.data(), as_tuple(deferred));
+                wec = std::get<0>(co_await std::move(op));
+            } else {
+                auto op = boost::asio::async_write(*plain(), out_.data(), as_tuple(deferred));
+                wec = std::get<0>(co_await std::move(op));
+            }
         }
         out_.consume(out_.size());
         if (out_.capacity() > 2 * flat_request_limit)
             out_ = beast::flat_buffer{}; // a large header: do not keep its memory
     } else {
-        auto [e, written] = co_await visit([&](auto& s) {
-            return http::async_write(s, serializer, as_tuple(use_awaitable));
-        });
-        (void)written;
-        wec = e;
+        if (auto* t = tls()) {
+            auto op = http::async_write(*t, serializer, as_tuple(deferred));
+            wec = std::get<0>(co_await std::move(op));
+        } else {
+            auto op = http::async_write(*plain(), serializer, as_tuple(deferred));
+            wec = std::get<0>(co_await std::move(op));
+        }
     }
     if (timed_out(r, "sending the request"))
         co_return r;
+    // A server may answer before it has read the whole request (an early 413, a 401 for a
+    // wrong key) and close; its reply is then waiting in the receive buffer. That reply is
+    // the outcome, as curl reports it, not the broken pipe or reset of the write. Nothing
+    // there (or only the reset): the write's error stands.
+    bool early = false;
     if (wec) {
         r.reusable = false;
         // A body that failed (file changed or unreadable) keeps its own error code.
@@ -269,50 +269,43 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exch
             r.ec = wec;
             co_return r;
         }
-        if (is_closed_by_peer(wec)) {
-            // A server may answer before it has read the whole request (an early 413, a 401
-            // for a wrong key) and close; its reply is then waiting in the receive buffer.
-            // That reply is the outcome, as curl reports it, not the broken pipe or reset of
-            // the write. Nothing there (or only the reset): the write's error stands.
-            exchange_result early;
-            co_await read_response(early, body_limit, "reading a reply that came before the upload ended");
-            if (early.ec == error::timeout)
-                co_return early;
-            if (!early.ec || early.response_started) {
-                early.reusable = false; // the request was cut short: the connection is done
-                co_return early;
-            }
+        if (!is_closed_by_peer(wec)) {
+            fail_exchange(r, wec, "sending the request");
+            co_return r;
         }
-        fail_exchange(r, wec, "sending the request");
-        co_return r;
+        early = true;
+    } else {
+        r.request_fully_written = true;
     }
-    r.request_fully_written = true;
-    co_await read_response(r, body_limit, "reading the response");
-    co_return r;
-}
+    const char* phase = early ? "reading a reply that came before the upload ended" : "reading the response";
 
-inline boost::asio::awaitable<void> http_connection::read_response(exchange_result& r, std::size_t body_limit,
-                                                                   const char* phase)
-{
-    using boost::asio::as_tuple;
-    using boost::asio::use_awaitable;
+    // The response is read here rather than in a coroutine of its own: one frame less.
     http::response_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(body_limit);
-    auto [rec, got] = co_await visit([&](auto& s) {
-        return http::async_read(s, buffer_, parser, as_tuple(use_awaitable));
-    });
-    (void)got;
+    error_code rec;
+    if (auto* t = tls()) {
+        auto op = http::async_read(*t, buffer_, parser, as_tuple(deferred));
+        rec = std::get<0>(co_await std::move(op));
+    } else {
+        auto op = http::async_read(*plain(), buffer_, parser, as_tuple(deferred));
+        rec = std::get<0>(co_await std::move(op));
+    }
     r.response_started = parser.got_some();
     if (timed_out(r, phase))
-        co_return;
+        co_return r;
     if (rec) {
-        fail_exchange(r, rec, phase);
-        co_return;
+        if (early && !r.response_started)
+            fail_exchange(r, wec, "sending the request");
+        else
+            fail_exchange(r, rec, phase);
+        co_return r;
     }
     r.response = parser.release();
-    r.reusable = r.response.keep_alive() && buffer_.size() == 0;
+    // After a request cut short the connection is done, whatever the reply says.
+    r.reusable = !early && r.response.keep_alive() && buffer_.size() == 0;
     last_used = steady_clock::now();
+    co_return r;
 }
 
 } // namespace carcheck::detail

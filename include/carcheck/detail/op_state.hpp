@@ -3,6 +3,7 @@
 
 #include <carcheck/detail/http_connection.hpp>
 #include <carcheck/detail/serial_executor.hpp>
+#include <carcheck/diagnostics.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -15,7 +16,6 @@
 
 #include <exception>
 #include <memory>
-#include <new>
 #include <utility>
 
 namespace carcheck::detail {
@@ -29,6 +29,8 @@ struct op_state {
     http_connection* active = nullptr;          // exchanging on this connection
     boost::asio::cancellation_signal admission; // bound to the scheduler's async_admit
     boost::asio::cancellation_signal pool_wait; // given to the pool's acquire
+    diagnostics* diag = nullptr; // the caller's, or `scratch` when the caller passed none
+    diagnostics scratch;
 
     void cancel()
     {
@@ -44,9 +46,12 @@ struct op_state {
 /// cancellation slot to the op_state (cancellation is posted to `serial`, so emitting it
 /// from any thread is safe when that is a strand) and completes the handler through its
 /// associated executor (default: `user`, the executor the client was given), never inline.
-template <class T, class MakeBody>
+/// An exception escaping the body becomes the error code `on_exception(st, ep)` returns (on
+/// `serial`); the body runs as one coroutine, with no wrapper frame of its own to catch it.
+template <class T, class MakeBody, class OnException>
 void launch(const serial_executor& serial, const boost::asio::any_io_executor& user,
-            boost::asio::any_completion_handler<void(error_code, T)> handler, MakeBody make_body)
+            boost::asio::any_completion_handler<void(error_code, T)> handler, MakeBody make_body,
+            OnException on_exception)
 {
     namespace net = boost::asio;
     auto st = std::make_shared<op_state>();
@@ -58,18 +63,14 @@ void launch(const serial_executor& serial, const boost::asio::any_io_executor& u
     }
     net::co_spawn(
         serial, make_body(st),
-        [h = std::move(handler), st, user](std::exception_ptr ep, std::pair<error_code, T> r) mutable {
+        [h = std::move(handler), st, user, on_exception = std::move(on_exception)](
+            std::exception_ptr ep, std::pair<error_code, T> r) mutable {
             auto slot = net::get_associated_cancellation_slot(h);
             if (slot.is_connected())
                 slot.clear();
             if (ep) {
-                try {
-                    std::rethrow_exception(ep);
-                } catch (const std::bad_alloc&) {
-                    r.first = make_error_code(boost::system::errc::not_enough_memory);
-                } catch (...) {
-                    r.first = make_error_code(boost::system::errc::state_not_recoverable);
-                }
+                r.first = on_exception(st, ep);
+                r.second = T{};
             }
             // Handlers without an executor of their own complete on the executor the client
             // was given, as Asio's I/O objects do.

@@ -52,6 +52,11 @@ public:
     CARCHECK_DECL pool_impl(boost::asio::any_io_executor ex, endpoint ep, pool_options opts,
                             std::shared_ptr<boost::asio::ssl::context> ctx);
 
+    /// Lends an idle connection that looks alive, at once; nullptr when there is none (or
+    /// the pool is closed): then acquire() waits for one. What the usual request takes,
+    /// without the coroutine frame of acquire().
+    CARCHECK_DECL http_connection* take_idle() noexcept;
+
     /// Lends a connection. Emitting `cancel` (on serial(); any type) ends a wait for one
     /// with operation_aborted.
     CARCHECK_DECL boost::asio::awaitable<acquire_result> acquire(boost::asio::cancellation_slot cancel);

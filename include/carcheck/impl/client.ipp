@@ -27,6 +27,15 @@ inline std::string query_encode(std::string_view v)
     return boost::urls::encode(v, boost::urls::unreserved_chars);
 }
 
+/// query_encode(v) appended to `out`, without a string of its own.
+inline void append_query_encoded(std::string& out, std::string_view v)
+{
+    const std::size_t at = out.size();
+    const std::size_t n = boost::urls::encoded_size(v, boost::urls::unreserved_chars);
+    out.resize(at + n);
+    boost::urls::encode(out.data() + at, n, v, boost::urls::unreserved_chars);
+}
+
 inline std::shared_ptr<net::ssl::context> make_tls_context(const tls_options& tls)
 {
     auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
@@ -102,7 +111,7 @@ inline scheduler_options scheduling_for(const client_options& opts)
 }
 
 CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options opts)
-    : opts_(std::move(opts)), ep_(checked_endpoint(opts_)),
+    : opts_(std::move(opts)), ep_(checked_endpoint(opts_)), encoded_key_(query_encode(opts_.secret_key)),
       pool_(std::make_shared<pool_impl>(std::move(ex), ep_, pool_options_for(opts_),
                                         ep_.tls ? make_tls_context(opts_.tls) : nullptr)),
       scheduler_(pool_->serial(), scheduling_for(opts_))
@@ -112,27 +121,32 @@ CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options o
 CARCHECK_DECL std::string client_impl::target(std::string_view path, const recognize_options* opts,
                                               bool with_cropped, std::string_view image_url) const
 {
-    std::string t = ep_.base_path;
+    std::string t;
+    // One allocation for the usual target: everything but a long country or image URL fits.
+    t.reserve(ep_.base_path.size() + path.size() + encoded_key_.size() + 96 + 3 * image_url.size());
+    t += ep_.base_path;
     t += path;
     // Only GET /config is sent without a key (the operations that need one refuse an empty key).
-    const bool with_key = !opts_.secret_key.empty();
+    const bool with_key = !encoded_key_.empty();
     if (with_key) {
         t += "?secret_key=";
-        t += query_encode(opts_.secret_key);
+        t += encoded_key_;
     }
     if (opts) {
         t += with_key ? "&country=" : "?country=";
-        t += query_encode(opts->country);
+        append_query_encoded(t, opts->country);
         t += opts->recognize_vehicle ? "&recognize_vehicle=1" : "&recognize_vehicle=0";
         t += opts->return_image ? "&return_image=1" : "&return_image=0";
-        if (opts->topn)
-            t += "&topn=" + std::to_string(*opts->topn);
+        if (opts->topn) {
+            t += "&topn=";
+            t += std::to_string(*opts->topn); // within 1..1000: no allocation (short string)
+        }
         if (with_cropped && opts->is_cropped)
             t += "&is_cropped=1";
     }
     if (!image_url.empty()) {
         t += "&image_url=";
-        t += query_encode(image_url);
+        append_query_encoded(t, image_url);
     }
     return t;
 }
@@ -192,39 +206,43 @@ CARCHECK_DECL error_code client_impl::check_status(const http::response<http::st
 }
 
 /// Runs `body` as the operation, with a diagnostics object that exists even when the caller
-/// passed none. An exception escaping the body completes the operation with its error code
-/// (std::system_error, boost::system::system_error), not_enough_memory (std::bad_alloc) or
-/// state_not_recoverable (anything else), its text in diagnostics::client_message.
+/// passed none (the op_state's). An exception escaping the body completes the operation with
+/// its error code (std::system_error, boost::system::system_error), not_enough_memory
+/// (std::bad_alloc) or state_not_recoverable (anything else), its text in
+/// diagnostics::client_message.
 template <class Result, class Body>
 void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                    net::any_completion_handler<void(error_code, Result)> h, Body body)
 {
-    launch<Result>(impl->serial(), impl->pool().user_executor(), std::move(h),
-                   [impl, diag, body = std::move(body)](std::shared_ptr<op_state> st) mutable {
-                       return [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
-                                 diagnostics* user_diag, Body body) -> net::awaitable<std::pair<error_code, Result>> {
-                           diagnostics local;
-                           diagnostics& d = user_diag ? *user_diag : local;
-                           d.clear();
-                           error_code ec;
-                           try {
-                               co_return co_await body(impl, st, &d);
-                           } catch (const boost::system::system_error& e) {
-                               ec = e.code();
-                               d.client_message = impl->redact(e.what());
-                           } catch (const std::system_error& e) {
-                               ec = error_code(e.code());
-                               d.client_message = impl->redact(e.what());
-                           } catch (const std::bad_alloc&) {
-                               ec = make_error_code(boost::system::errc::not_enough_memory);
-                               d.client_message = "out of memory";
-                           } catch (const std::exception& e) {
-                               ec = make_error_code(boost::system::errc::state_not_recoverable);
-                               d.client_message = impl->redact(std::string("unexpected exception: ") + e.what());
-                           }
-                           co_return std::pair<error_code, Result>{ec, Result{}};
-                       }(impl, std::move(st), diag, std::move(body));
-                   });
+    auto make_body = [impl, diag, body = std::move(body)](std::shared_ptr<op_state> st) mutable {
+        diagnostics& d = diag ? *diag : st->scratch;
+        d.clear();
+        st->diag = &d;
+        return body(impl, std::move(st), &d);
+    };
+    auto on_exception = [impl](const std::shared_ptr<op_state>& st, std::exception_ptr ep) {
+        diagnostics& d = *st->diag;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const boost::system::system_error& e) {
+            d.client_message = impl->redact(e.what());
+            return e.code();
+        } catch (const std::system_error& e) {
+            d.client_message = impl->redact(e.what());
+            return error_code(e.code());
+        } catch (const std::bad_alloc&) {
+            d.client_message = "out of memory";
+            return make_error_code(boost::system::errc::not_enough_memory);
+        } catch (const std::exception& e) {
+            d.client_message = impl->redact(std::string("unexpected exception: ") + e.what());
+            return make_error_code(boost::system::errc::state_not_recoverable);
+        } catch (...) {
+            d.client_message = "unexpected exception";
+            return make_error_code(boost::system::errc::state_not_recoverable);
+        }
+    };
+    launch<Result>(impl->serial(), impl->pool().user_executor(), std::move(h), std::move(make_body),
+                   std::move(on_exception));
 }
 
 inline reply_pair invalid(error_code ec)
@@ -234,7 +252,37 @@ inline reply_pair invalid(error_code ec)
 
 /// The shape every recognize operation shares: options checked, the request for `path`
 /// built (`prepare(req, diag)` gives it its body and may refuse, e.g. a missing file), sent,
-/// its reply parsed. A body that failed mid-upload is named with its file.
+/// its reply parsed. A body that failed mid-upload is named with its file. Everything is
+/// a parameter, so it lives in the coroutine frame (a lambda coroutine's captures would
+/// not outlive the lambda).
+template <class Body, class Prepare>
+net::awaitable<reply_pair> recognition_body(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
+                                            diagnostics* d, recognize_options opts, std::string_view path,
+                                            bool cropped_allowed, Prepare prepare)
+{
+    if (auto ec = impl->validate(opts, cropped_allowed, *d))
+        co_return invalid(ec);
+    http::request<Body> req{http::verb::post, impl->target(path, &opts, cropped_allowed), 11};
+    if (auto ec = prepare(req, opts, *d))
+        co_return invalid(ec);
+    impl->set_common_fields(req);
+    if constexpr (requires { req.body().content_type(); }) {
+        req.set(http::field::content_type, req.body().content_type());
+        req.prepare_payload();
+    } else {
+        req.content_length(0);
+    }
+    auto r = co_await impl->call<recognition>(*st, *d, req, false);
+    if constexpr (requires { req.body().path(); }) {
+        if (r.first == error::file_changed || r.first == error::file_read_failed) {
+            d->client_message = "file " + req.body().path().string() + ": " + r.first.message();
+            if (!req.body().error_detail().empty())
+                d->client_message += " (" + req.body().error_detail() + ")";
+        }
+    }
+    co_return r;
+}
+
 template <class Body, class Prepare>
 void start_recognition(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                        net::any_completion_handler<void(error_code, recognition)> h, recognize_options opts,
@@ -243,30 +291,19 @@ void start_recognition(const std::shared_ptr<client_impl>& impl, diagnostics* di
     run_operation<recognition>(
         impl, diag, std::move(h),
         [opts = std::move(opts), path, cropped_allowed, prepare = std::move(prepare)](
-            std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
-            diagnostics* d) mutable -> net::awaitable<reply_pair> {
-            if (auto ec = impl->validate(opts, cropped_allowed, *d))
-                co_return invalid(ec);
-            http::request<Body> req{http::verb::post, impl->target(path, &opts, cropped_allowed), 11};
-            if (auto ec = prepare(req, opts, *d))
-                co_return invalid(ec);
-            impl->set_common_fields(req);
-            if constexpr (requires { req.body().content_type(); }) {
-                req.set(http::field::content_type, req.body().content_type());
-                req.prepare_payload();
-            } else {
-                req.content_length(0);
-            }
-            auto r = co_await impl->call<recognition>(*st, *d, req, false);
-            if constexpr (requires { req.body().path(); }) {
-                if (r.first == error::file_changed || r.first == error::file_read_failed) {
-                    d->client_message = "file " + req.body().path().string() + ": " + r.first.message();
-                    if (!req.body().error_detail().empty())
-                        d->client_message += " (" + req.body().error_detail() + ")";
-                }
-            }
-            co_return r;
+            std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d) mutable {
+            return recognition_body<Body>(std::move(impl), std::move(st), d, std::move(opts), path,
+                                          cropped_allowed, std::move(prepare));
         });
+}
+
+inline net::awaitable<std::pair<error_code, config>> config_body(std::shared_ptr<client_impl> impl,
+                                                                 std::shared_ptr<op_state> st, diagnostics* d)
+{
+    // GET /config takes no parameters (spec): without a key it is sent without one.
+    http::request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
+    impl->set_common_fields(req);
+    co_return co_await impl->call<config>(*st, *d, req, true);
 }
 
 } // namespace detail
@@ -321,71 +358,94 @@ CARCHECK_DECL void start_run(std::shared_ptr<client_impl> impl, asio::any_comple
 
 CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnostics* diag, config_handler h)
 {
-    run_operation<config>(
-        impl, diag, std::move(h),
-        [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
-           diagnostics* d) -> asio::awaitable<std::pair<error_code, config>> {
-            // GET /config takes no parameters (spec): without a key it is sent without one.
-            http::request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
-            impl->set_common_fields(req);
-            co_return co_await impl->call<config>(*st, *d, req, true);
-        });
+    run_operation<config>(impl, diag, std::move(h), &config_body);
 }
+
+// How each operation gives the request its body. Named types, not lambdas: they are stored
+// in a coroutine frame, and a frame declared in a header may not hold a type without linkage.
+
+/// POST /recognize: the file, streamed as the multipart "image" part.
+struct open_multipart_file {
+    std::filesystem::path file;
+    error_code operator()(http::request<multipart_file_body>& req, const recognize_options&, diagnostics& d) const
+    {
+        return req.body().open(file, d.client_message);
+    }
+};
+
+/// POST /recognize_bytes from the caller's buffer.
+struct assign_base64_bytes {
+    std::span<const std::byte> image;
+    error_code operator()(http::request<base64_body>& req, const recognize_options& o, diagnostics& d) const
+    {
+        if (image.empty()) {
+            d.client_message = "image is empty";
+            return error::invalid_argument;
+        }
+        req.body().assign(image);
+        req.body().set_encoding(o.base64);
+        return {};
+    }
+};
+
+/// POST /recognize_bytes from a file, encoded while it is sent.
+struct open_base64_file {
+    std::filesystem::path file;
+    error_code operator()(http::request<base64_body>& req, const recognize_options& o, diagnostics& d) const
+    {
+        if (auto ec = req.body().open(file, d.client_message))
+            return ec;
+        req.body().set_encoding(o.base64);
+        return {};
+    }
+};
+
+/// POST /recognize_url: the URL checked and put into the query.
+struct set_image_url {
+    std::string url;
+    const client_impl* impl;
+    error_code operator()(http::request<http::empty_body>& req, const recognize_options& o, diagnostics& d) const
+    {
+        auto parsed = boost::urls::parse_absolute_uri(url);
+        if (url.empty() || !parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
+            !parsed->has_authority() || parsed->host().empty()) {
+            d.client_message = "image_url must be an absolute http:// or https:// URL";
+            return error::invalid_argument;
+        }
+        req.target(impl->target("/recognize_url", &o, false, url));
+        return {};
+    }
+};
 
 CARCHECK_DECL void start_recognize_file(std::shared_ptr<client_impl> impl, std::filesystem::path file,
                                         recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    start_recognition<multipart_file_body>(
-        impl, diag, std::move(h), std::move(opts), "/recognize", true,
-        [file = std::move(file)](auto& req, const recognize_options&, diagnostics& d) {
-            return req.body().open(file, d.client_message);
-        });
+    start_recognition<multipart_file_body>(impl, diag, std::move(h), std::move(opts), "/recognize", true,
+                                           open_multipart_file{std::move(file)});
 }
 
 CARCHECK_DECL void start_recognize_bytes(std::shared_ptr<client_impl> impl, std::span<const std::byte> image,
                                          recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    start_recognition<base64_body>(
-        impl, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
-        [image](auto& req, const recognize_options& o, diagnostics& d) {
-            if (image.empty()) {
-                d.client_message = "image is empty";
-                return error_code(error::invalid_argument);
-            }
-            req.body().assign(image);
-            req.body().set_encoding(o.base64);
-            return error_code{};
-        });
+    start_recognition<base64_body>(impl, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
+                                   assign_base64_bytes{image});
 }
 
 CARCHECK_DECL void start_recognize_base64_file(std::shared_ptr<client_impl> impl, std::filesystem::path file,
                                                recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    start_recognition<base64_body>(
-        impl, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
-        [file = std::move(file)](auto& req, const recognize_options& o, diagnostics& d) {
-            if (auto ec = req.body().open(file, d.client_message))
-                return ec;
-            req.body().set_encoding(o.base64);
-            return error_code{};
-        });
+    start_recognition<base64_body>(impl, diag, std::move(h), std::move(opts), "/recognize_bytes", false,
+                                   open_base64_file{std::move(file)});
 }
 
 CARCHECK_DECL void start_recognize_url(std::shared_ptr<client_impl> impl, std::string url,
                                        recognize_options opts, diagnostics* diag, recognition_handler h)
 {
-    start_recognition<http::empty_body>(
-        impl, diag, std::move(h), std::move(opts), "/recognize_url", false,
-        [url = std::move(url), impl](auto& req, const recognize_options& o, diagnostics& d) {
-            auto parsed = boost::urls::parse_absolute_uri(url);
-            if (url.empty() || !parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
-                !parsed->has_authority() || parsed->host().empty()) {
-                d.client_message = "image_url must be an absolute http:// or https:// URL";
-                return error_code(error::invalid_argument);
-            }
-            req.target(impl->target("/recognize_url", &o, false, url));
-            return error_code{};
-        });
+    // The operation's body holds the implementation (its impl parameter): the raw pointer
+    // cannot dangle.
+    const client_impl* raw = impl.get();
+    start_recognition<http::empty_body>(impl, diag, std::move(h), std::move(opts), "/recognize_url", false,
+                                        set_image_url{std::move(url), raw});
 }
 
 } // namespace detail

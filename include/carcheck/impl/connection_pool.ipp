@@ -3,6 +3,7 @@
 
 #include <carcheck/detail/pool_impl.hpp>
 
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <algorithm>
@@ -29,11 +30,10 @@ CARCHECK_DECL bool pool_impl::expired(const http_connection& c) const noexcept
            steady_clock::now() - c.last_used >= opts_.timeouts.idle;
 }
 
-CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(net::cancellation_slot cancel)
+CARCHECK_DECL http_connection* pool_impl::take_idle() noexcept
 {
     if (closed_)
-        co_return acquire_result{error::client_closed, "the connection pool is closed", nullptr};
-
+        return nullptr;
     close_expired(); // lazily, as no timer runs unless run() is active
     // An idle connection, most recently used first: it is the least likely to have been
     // closed by the server's idle timeout.
@@ -51,8 +51,17 @@ CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(net::cancellatio
             continue;
         }
         ++counters_.reuses;
-        co_return acquire_result{{}, {}, c};
+        return c;
     }
+    return nullptr;
+}
+
+CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(net::cancellation_slot cancel)
+{
+    if (closed_)
+        co_return acquire_result{error::client_closed, "the connection pool is closed", nullptr};
+    if (http_connection* c = take_idle())
+        co_return acquire_result{{}, {}, c};
 
     // Wait for one: returned by another request or made for us in the background.
     pool_waiter w{serial_};
@@ -68,7 +77,8 @@ CARCHECK_DECL net::awaitable<acquire_result> pool_impl::acquire(net::cancellatio
             cancelled = true;
             w.timer.cancel();
         });
-    auto [ec] = co_await w.timer.async_wait(as_tuple(use_awaitable));
+    auto wait = w.timer.async_wait(as_tuple(net::deferred)); // named: no frame, no temporary
+    auto [ec] = co_await std::move(wait);
     if (cancel.is_connected())
         cancel.clear();
     counters_.wait_time += steady_clock::now() - started;
