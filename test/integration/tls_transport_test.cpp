@@ -1,9 +1,10 @@
 // The TLS transport (detail::tls_socket: OpenSSL driven on the socket) against a scripted
 // loopback TLS server: records split over many small TCP segments are read intact, a large
-// upload arrives byte for byte, an EOF without close_notify reads as stream_truncated and a
-// close_notify as eof, a certificate for another name fails the handshake saying so, a
-// pending read is cancelled (socket cancel and cancellation slot), and no operation completes
-// inside its initiating function. The client through a forwarder that cuts every segment
+// upload arrives byte for byte, the records of one write leave in one segment, an
+// EOF without close_notify reads as stream_truncated and a close_notify as eof, a
+// certificate for another name fails the handshake saying so, a pending read is cancelled
+// (socket cancel and cancellation slot), and no operation completes inside its initiating
+// function. The client through a forwarder that cuts every segment
 // into a few bytes still gets its replies.
 #include "support/mock_fixture.hpp"
 #include "support/throttled_forwarder.hpp"
@@ -32,6 +33,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -368,6 +370,70 @@ BOOST_AUTO_TEST_CASE(large_upload_arrives_intact)
     const auto [count, hash] = fut.get();
     BOOST_TEST(count == total);
     BOOST_TEST(hash == expected);
+    c.s->socket().close();
+}
+
+// The records of one write leave together: each but the last is sent with MSG_MORE, so the
+// kernel builds one segment of them instead of one per 16 KiB record. Observable as the
+// client's count of segments sent (TCP_INFO): two records over loopback (MSS ~64 KiB) go in
+// one segment.
+BOOST_AUTO_TEST_CASE(records_of_one_write_leave_in_one_segment)
+{
+    constexpr std::size_t total = tls_socket::max_record + 4000; // two records
+    std::promise<std::pair<std::uint64_t, std::uint64_t>> got;
+    tls_peer peer([&](SSL* ssl, int) {
+        drain(ssl, 4); // "ping"
+        write_all(ssl, "pong");
+        got.set_value(drain(ssl, total));
+    });
+    tls_client c(peer.port());
+    BOOST_REQUIRE(!c.handshake());
+    // A round trip first: the server's session tickets are read and acknowledged, so that
+    // no ACK of the client's falls into the count below.
+    carcheck::error_code ec = asio::error::would_block;
+    asio::async_write(*c.s, asio::buffer("ping", 4), [&](carcheck::error_code e, std::size_t) { ec = e; });
+    c.run();
+    BOOST_REQUIRE(!ec);
+    std::array<char, 4> pong{};
+    ec = asio::error::would_block;
+    asio::async_read(*c.s, asio::buffer(pong), [&](carcheck::error_code e, std::size_t) { ec = e; });
+    c.run();
+    BOOST_REQUIRE(!ec);
+    std::this_thread::sleep_for(100ms); // past a delayed ACK of the pong
+
+    // tcpi_segs_out (Linux 4.2) follows the fields glibc's struct tcp_info knows.
+    struct kernel_tcp_info {
+        ::tcp_info base;
+        std::uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+        std::uint32_t segs_out, segs_in;
+    };
+    auto segments_out = [&] {
+        kernel_tcp_info info{};
+        socklen_t len = sizeof info;
+        BOOST_REQUIRE(::getsockopt(c.s->socket().native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0);
+        BOOST_REQUIRE(len >= offsetof(kernel_tcp_info, segs_in));
+        return info.segs_out;
+    };
+    std::vector<unsigned char> data(total);
+    for (std::size_t i = 0; i < total; ++i)
+        data[i] = pattern(i);
+    const auto before = segments_out();
+    ec = asio::error::would_block;
+    std::size_t written = 0;
+    c.s->async_write_some(asio::buffer(data), [&](carcheck::error_code e, std::size_t n) {
+        ec = e;
+        written = n;
+    });
+    c.run();
+    const auto after = segments_out();
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(written == total);
+    BOOST_TEST(after - before == 1u); // a segment per record would be two
+    auto fut = got.get_future();
+    BOOST_REQUIRE(fut.wait_for(30s) == std::future_status::ready);
+    const auto [count, hash] = fut.get();
+    BOOST_TEST(count == total);
+    BOOST_TEST(hash == fnv1a(fnv_start, data.data(), total));
     c.s->socket().close();
 }
 

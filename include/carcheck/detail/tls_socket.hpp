@@ -14,6 +14,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
@@ -51,6 +52,10 @@ public:
     CARCHECK_DECL ~tls_socket();
     tls_socket(const tls_socket&) = delete;
     tls_socket& operator=(const tls_socket&) = delete;
+
+    /// The largest plaintext of one TLS record (RFC 8446 5.1): one SSL_write_ex call with
+    /// SSL_MODE_ENABLE_PARTIAL_WRITE sends at most this much.
+    static constexpr std::size_t max_record = 16384;
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     socket_type& socket() noexcept { return socket_; }
@@ -126,6 +131,7 @@ private:
         {
             // The position is found again from the start each round (the op is moved
             // between rounds, so no iterator into `buffers` is kept); rounds are few.
+            std::size_t left = boost::asio::buffer_size(buffers) - done;
             std::size_t skip = done;
             for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers);
                  ++it) {
@@ -138,8 +144,9 @@ private:
                 skip = 0;
                 while (b.size() != 0) {
                     std::size_t n = 0;
-                    tls_step st = s.write_step(b.data(), b.size(), n);
+                    tls_step st = s.write_step(b.data(), b.size(), n, left > std::min(b.size(), max_record));
                     done += n;
+                    left -= n;
                     b += n;
                     if (st.ec || st.next != tls_step::wait::none)
                         return st;
@@ -204,7 +211,9 @@ private:
     // One round of SSL calls each, in impl/tls_socket.ipp.
     CARCHECK_DECL tls_step handshake_step();
     CARCHECK_DECL tls_step read_step(void* data, std::size_t size, std::size_t& done);
-    CARCHECK_DECL tls_step write_step(const void* data, std::size_t size, std::size_t& written);
+    /// `more`: further records of the same write follow this one, so the kernel may hold the
+    /// record back (MSG_MORE) and send it together with them in full-sized segments.
+    CARCHECK_DECL tls_step write_step(const void* data, std::size_t size, std::size_t& written, bool more);
     /// After an SSL call that returned `ret` with errno `sys`: what to wait for, or the error.
     CARCHECK_DECL tls_step outcome(int ret, int sys);
 
@@ -213,6 +222,7 @@ public:
     struct wire {
         int fd = -1;
         bool eof = false;
+        bool more = false; // set by write_step for the record it writes
     };
 
 private:

@@ -32,7 +32,7 @@ inline int write_ex(BIO* b, const char* data, std::size_t size, std::size_t* wri
     BIO_clear_retry_flags(b);
     *written = 0;
     for (;;) {
-        const ssize_t n = ::send(wire_of(b).fd, data, size, MSG_NOSIGNAL);
+        const ssize_t n = ::send(wire_of(b).fd, data, size, MSG_NOSIGNAL | (wire_of(b).more ? MSG_MORE : 0));
         if (n >= 0) {
             *written = static_cast<std::size_t>(n);
             return 1;
@@ -217,13 +217,15 @@ CARCHECK_DECL tls_step tls_socket::read_step(void* data, std::size_t size, std::
     return outcome(r, sys);
 }
 
-CARCHECK_DECL tls_step tls_socket::write_step(const void* data, std::size_t size, std::size_t& written)
+CARCHECK_DECL tls_step tls_socket::write_step(const void* data, std::size_t size, std::size_t& written, bool more)
 {
     ERR_clear_error();
     errno = 0;
     std::size_t n = 0;
+    wire_.more = more;
     const int r = SSL_write_ex(ssl_, data, size, &n);
     const int sys = errno;
+    wire_.more = false; // handshake messages and alerts are never held back
     if (r == 1) {
         written = n;
         return {};
