@@ -38,7 +38,7 @@ bool leaks(const std::string& s) { return s.find(secret) != std::string::npos; }
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     namespace http = boost::beast::http;
-    http::response_parser<http::string_body> parser;
+    carcheck::detail::client_response_parser parser; // the client's own fields
     parser.body_limit(1u << 20);
     parser.eager(true);
     boost::beast::error_code ec;

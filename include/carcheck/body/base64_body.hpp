@@ -55,9 +55,9 @@ public:
 
     /// Streams the base64 of the file at `path`; rejects what detail::file_source::open
     /// rejects (missing, unreadable, not a regular file, empty), with `message` naming it.
-    error_code open(const std::filesystem::path& path, std::string& message)
+    error_code open(std::filesystem::path path, std::string& message)
     {
-        return source_.open(path, message);
+        return source_.open(std::move(path), message);
     }
 
     /// Streams the base64 of the caller's buffer without copying it; the buffer must stay

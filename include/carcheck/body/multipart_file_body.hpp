@@ -61,10 +61,10 @@ public:
 
     /// Streams the file at `path` as the "image" field; see detail::file_source::open for
     /// what is rejected. On failure `message` names the file and the body has no source.
-    error_code open(const std::filesystem::path& path, std::string& message)
+    error_code open(std::filesystem::path path, std::string& message)
     {
-        auto ec = source_.open(path, message);
-        filename_ = ec ? std::string() : path.filename().string();
+        auto ec = source_.open(std::move(path), message);
+        filename_ = ec ? std::string() : source_.path().filename().string();
         rebuild();
         return ec;
     }

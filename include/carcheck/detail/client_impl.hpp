@@ -22,7 +22,7 @@ namespace carcheck::detail {
 /// A reply as the client layer sees it, before it is turned into a typed result.
 struct raw_reply {
     error_code ec;
-    http::response<http::string_body> response;
+    client_response response;
 };
 
 /// State of a client shared by its in-flight operations.
@@ -36,14 +36,14 @@ public:
     /// `diag` is filled; a half-used connection never goes back into the pool. The body of a
     /// 200 reply goes to `on_success(body, outcome)` before the scheduler learns the outcome.
     template <class Body, class OnSuccess>
-    boost::asio::awaitable<raw_reply> send(op_state& st, diagnostics& diag, http::request<Body>& req,
+    boost::asio::awaitable<raw_reply> send(op_state& st, diagnostics& diag, client_request<Body>& req,
                                            bool idempotent, OnSuccess& on_success);
 
     /// send() and the reply turned into a Result: the transport error, the status's error
     /// (diag filled from the error body) or the parse error naming the JSON path.
     template <class Result, class Body>
     boost::asio::awaitable<std::pair<error_code, Result>> call(op_state& st, diagnostics& diag,
-                                                               http::request<Body>& req, bool idempotent);
+                                                               client_request<Body>& req, bool idempotent);
 
     /// The target for `path` ("/recognize") with the secret key and the options as query.
     CARCHECK_DECL std::string target(std::string_view path, const recognize_options* opts,
@@ -54,14 +54,14 @@ public:
                                       diagnostics& diag) const;
 
     /// Status and body of a reply to a typed error; fills diag.
-    CARCHECK_DECL error_code check_status(const http::response<http::string_body>& res,
+    CARCHECK_DECL error_code check_status(const client_response& res,
                                           diagnostics& diag) const;
 
     /// Replaces the secret key wherever it appears (server text may echo the query).
     CARCHECK_DECL std::string redact(std::string text) const;
 
     template <class Body>
-    void set_common_fields(http::request<Body>& req) const;
+    void set_common_fields(client_request<Body>& req) const;
 
     const serial_executor& serial() const noexcept { return pool_->serial(); }
     pool_impl& pool() noexcept { return *pool_; }
@@ -73,7 +73,7 @@ private:
     /// connection that the server had closed is replaced once, within the same attempt,
     /// when the server cannot have processed the request.
     template <class Body>
-    boost::asio::awaitable<exchange_result> attempt(op_state& st, http::request<Body>& req, bool idempotent,
+    boost::asio::awaitable<exchange_result> attempt(op_state& st, client_request<Body>& req, bool idempotent,
                                                     std::string& failure);
 
     client_options opts_;
@@ -113,7 +113,7 @@ struct reply_parser<config> {
 };
 
 template <class Body>
-void client_impl::set_common_fields(http::request<Body>& req) const
+void client_impl::set_common_fields(client_request<Body>& req) const
 {
     req.version(11);
     req.set(http::field::host, ep_.host_header);
@@ -122,7 +122,7 @@ void client_impl::set_common_fields(http::request<Body>& req) const
 }
 
 template <class Body>
-boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http::request<Body>& req,
+boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, client_request<Body>& req,
                                                              bool idempotent, std::string& failure)
 {
     for (int round = 0;; ++round) {
@@ -175,7 +175,7 @@ boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, http:
 
 template <class Body, class OnSuccess>
 boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& diag,
-                                                    http::request<Body>& req, bool idempotent,
+                                                    client_request<Body>& req, bool idempotent,
                                                     OnSuccess& on_success)
 {
     namespace net = boost::asio;
@@ -205,7 +205,7 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
         o.response_bytes_received = r.response_started;
         if (!r.ec) {
             o.http_status = r.response.result_int();
-            o.rate_limit = parse_rate_limit(r.response.base());
+            o.rate_limit = detail::parse_rate_limit(r.response.base());
             o.received_at = std::chrono::system_clock::now();
             if (o.http_status == 200)
                 on_success(std::move(r.response.body()), o); // a 200 is final: never retried
@@ -227,7 +227,7 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
 
 template <class Result, class Body>
 boost::asio::awaitable<std::pair<error_code, Result>> client_impl::call(op_state& st, diagnostics& diag,
-                                                                        http::request<Body>& req,
+                                                                        client_request<Body>& req,
                                                                         bool idempotent)
 {
     reply_parser<Result> parse;

@@ -77,7 +77,7 @@ public:
     /// Opens `path` for reading and records its size and content type. Rejects a missing
     /// or unreadable path, anything but a regular file, and an empty file, with a message
     /// naming the file; the source is then empty.
-    error_code open(const std::filesystem::path& path, std::string& message)
+    error_code open(std::filesystem::path path, std::string& message)
     {
         *this = file_source{};
         auto fail = [&](std::string_view why) {
@@ -114,11 +114,12 @@ public:
         std::byte head[16];
         std::string detail;
         std::size_t got = 0;
-        if (read_some(fd, 0, head, size_ < sizeof head ? static_cast<std::size_t>(size_) : sizeof head, got, detail))
+        const std::size_t head_size = size_ < sizeof head ? static_cast<std::size_t>(size_) : sizeof head;
+        if (read_some(fd, 0, head, head_size, head_size, got, detail))
             return fail("cannot be read: " + detail);
         content_type_ = sniff_content_type({head, got});
         fd_ = std::move(owned);
-        path_ = path;
+        path_ = std::move(path);
         return {};
     }
 
@@ -184,7 +185,7 @@ public:
         const bool last = offset + want == size_;
         const std::size_t ask = want + (last ? 1 : 0);
         std::size_t got = 0;
-        if (auto ec = read_some(fd_->get(), offset, buf, ask, got, detail))
+        if (auto ec = read_some(fd_->get(), offset, buf, ask, want, got, detail))
             return ec;
         if (got < want) {
             detail = "the file ended at byte " + std::to_string(offset + got) + " of the " + std::to_string(size_) +
@@ -199,13 +200,17 @@ public:
     }
 
 private:
-    /// pread until `ask` bytes or EOF.
-    static error_code read_some(int fd, std::uint64_t offset, std::byte* buf, std::size_t ask, std::size_t& got,
-                                std::string& detail)
+    /// pread until `ask` bytes or EOF. Once `enough` bytes are in, a short read is taken as
+    /// the end of the file (what a regular file's short read means) instead of being
+    /// confirmed by one more call that returns 0: the growth probe of read_exact then costs
+    /// no system call of its own.
+    static error_code read_some(int fd, std::uint64_t offset, std::byte* buf, std::size_t ask, std::size_t enough,
+                                std::size_t& got, std::string& detail)
     {
         got = 0;
         while (got < ask) {
-            const ::ssize_t n = ::pread(fd, buf + got, ask - got, static_cast<::off_t>(offset + got));
+            const std::size_t asked = ask - got;
+            const ::ssize_t n = ::pread(fd, buf + got, asked, static_cast<::off_t>(offset + got));
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -215,6 +220,8 @@ private:
             if (n == 0)
                 break;
             got += static_cast<std::size_t>(n);
+            if (static_cast<std::size_t>(n) < asked && got >= enough)
+                break;
         }
         return {};
     }

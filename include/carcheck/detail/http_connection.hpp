@@ -1,6 +1,7 @@
 #ifndef CARCHECK_DETAIL_HTTP_CONNECTION_HPP
 #define CARCHECK_DETAIL_HTTP_CONNECTION_HPP
 
+#include <carcheck/detail/recycled_fields.hpp>
 #include <carcheck/detail/tls_socket.hpp>
 #include <carcheck/detail/transfer_watchdog.hpp>
 #include <carcheck/error.hpp>
@@ -43,7 +44,7 @@ struct exchange_result {
     bool request_fully_written = false;
     bool response_started = false; ///< at least one byte of the response arrived
     bool reusable = false;         ///< clean exchange and the server allows keep-alive
-    http::response<http::string_body> response;
+    client_response response;
 };
 
 /// One keep-alive HTTP/1.1 connection, plain or TLS. Not thread-safe: used by one exchange
@@ -101,7 +102,7 @@ public:
     /// Writes `req` and reads the response. It fails with error::timeout when no byte moved
     /// in either direction for `limits.stall`, or when it took longer than `limits.total`.
     template <class Body>
-    boost::asio::awaitable<exchange_result> exchange(http::request<Body>& req,
+    boost::asio::awaitable<exchange_result> exchange(client_request<Body>& req,
                                                      std::size_t body_limit,
                                                      exchange_limits limits);
 
@@ -111,7 +112,7 @@ public:
 private:
     /// Serialises the whole request into out_ (see exchange()); false when the body failed.
     template <class Body>
-    bool flatten(http::request_serializer<Body>& sr, error_code& ec);
+    bool flatten(http::request_serializer<Body, client_fields>& sr, error_code& ec);
 
     /// After each step of an exchange: when the watchdog cut it, the outcome is a timeout
     /// (whatever the cancelled operation reported, even a success that raced the cancel).
@@ -194,7 +195,7 @@ inline bool http_connection::timed_out(exchange_result& r, const char* phase)
 }
 
 template <class Body>
-bool http_connection::flatten(http::request_serializer<Body>& sr, error_code& ec)
+bool http_connection::flatten(http::request_serializer<Body, client_fields>& sr, error_code& ec)
 {
     out_.consume(out_.size());
     do {
@@ -211,7 +212,7 @@ bool http_connection::flatten(http::request_serializer<Body>& sr, error_code& ec
 
 template <class Body>
 boost::asio::awaitable<exchange_result>
-http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exchange_limits limits)
+http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exchange_limits limits)
 {
     using boost::asio::as_tuple;
     using boost::asio::deferred; // co_await of a deferred operation: no coroutine frame per I/O
@@ -226,7 +227,7 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exch
         ~stop_watchdog() { w.stop(); }
     } stop_on_exit{watchdog_};
 
-    http::request_serializer<Body> serializer{req};
+    http::request_serializer<Body, client_fields> serializer{req};
     error_code wec;
     const auto payload = req.payload_size();
     if (payload && *payload <= flat_request_limit) {
@@ -280,7 +281,7 @@ http_connection::exchange(http::request<Body>& req, std::size_t body_limit, exch
     const char* phase = early ? "reading a reply that came before the upload ended" : "reading the response";
 
     // The response is read here rather than in a coroutine of its own: one frame less.
-    http::response_parser<http::string_body> parser;
+    client_response_parser parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(body_limit);
     error_code rec;

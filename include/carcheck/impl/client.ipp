@@ -181,11 +181,11 @@ CARCHECK_DECL std::string client_impl::redact(std::string text) const
     return text;
 }
 
-CARCHECK_DECL error_code client_impl::check_status(const http::response<http::string_body>& res,
+CARCHECK_DECL error_code client_impl::check_status(const client_response& res,
                                                    diagnostics& diag) const
 {
     diag.http_status = res.result_int();
-    diag.rate_limit = parse_rate_limit(res.base());
+    diag.rate_limit = detail::parse_rate_limit(res.base());
     const error_code ec = error_from_status(res.result_int());
     if (!ec)
         return ec;
@@ -262,7 +262,7 @@ net::awaitable<reply_pair> recognition_body(std::shared_ptr<client_impl> impl, s
 {
     if (auto ec = impl->validate(opts, cropped_allowed, *d))
         co_return invalid(ec);
-    http::request<Body> req{http::verb::post, impl->target(path, &opts, cropped_allowed), 11};
+    client_request<Body> req{http::verb::post, impl->target(path, &opts, cropped_allowed), 11};
     if (auto ec = prepare(req, opts, *d))
         co_return invalid(ec);
     impl->set_common_fields(req);
@@ -301,7 +301,7 @@ inline net::awaitable<std::pair<error_code, config>> config_body(std::shared_ptr
                                                                  std::shared_ptr<op_state> st, diagnostics* d)
 {
     // GET /config takes no parameters (spec): without a key it is sent without one.
-    http::request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
+    client_request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
     impl->set_common_fields(req);
     co_return co_await impl->call<config>(*st, *d, req, true);
 }
@@ -367,16 +367,16 @@ CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnosti
 /// POST /recognize: the file, streamed as the multipart "image" part.
 struct open_multipart_file {
     std::filesystem::path file;
-    error_code operator()(http::request<multipart_file_body>& req, const recognize_options&, diagnostics& d) const
+    error_code operator()(client_request<multipart_file_body>& req, const recognize_options&, diagnostics& d)
     {
-        return req.body().open(file, d.client_message);
+        return req.body().open(std::move(file), d.client_message); // called once
     }
 };
 
 /// POST /recognize_bytes from the caller's buffer.
 struct assign_base64_bytes {
     std::span<const std::byte> image;
-    error_code operator()(http::request<base64_body>& req, const recognize_options& o, diagnostics& d) const
+    error_code operator()(client_request<base64_body>& req, const recognize_options& o, diagnostics& d) const
     {
         if (image.empty()) {
             d.client_message = "image is empty";
@@ -391,9 +391,9 @@ struct assign_base64_bytes {
 /// POST /recognize_bytes from a file, encoded while it is sent.
 struct open_base64_file {
     std::filesystem::path file;
-    error_code operator()(http::request<base64_body>& req, const recognize_options& o, diagnostics& d) const
+    error_code operator()(client_request<base64_body>& req, const recognize_options& o, diagnostics& d)
     {
-        if (auto ec = req.body().open(file, d.client_message))
+        if (auto ec = req.body().open(std::move(file), d.client_message)) // called once
             return ec;
         req.body().set_encoding(o.base64);
         return {};
@@ -404,7 +404,7 @@ struct open_base64_file {
 struct set_image_url {
     std::string url;
     const client_impl* impl;
-    error_code operator()(http::request<http::empty_body>& req, const recognize_options& o, diagnostics& d) const
+    error_code operator()(client_request<http::empty_body>& req, const recognize_options& o, diagnostics& d) const
     {
         auto parsed = boost::urls::parse_absolute_uri(url);
         if (url.empty() || !parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||

@@ -1,6 +1,7 @@
 #ifndef CARCHECK_IMPL_RATE_LIMIT_IPP
 #define CARCHECK_IMPL_RATE_LIMIT_IPP
 
+#include <carcheck/detail/recycled_fields.hpp>
 #include <carcheck/rate_limit.hpp>
 
 #include <boost/beast/http/fields.hpp>
@@ -92,7 +93,10 @@ parse_http_date(std::string_view value) noexcept
     return std::chrono::system_clock::time_point{std::chrono::seconds{secs}};
 }
 
-CARCHECK_DECL rate_limit_info parse_rate_limit(const boost::beast::http::fields& headers)
+namespace detail {
+
+template <class Fields>
+rate_limit_info rate_limit_of(const Fields& headers)
 {
     auto integer = [&](std::string_view name) -> std::optional<std::int64_t> {
         auto it = headers.find(name); // case-insensitive
@@ -107,6 +111,18 @@ CARCHECK_DECL rate_limit_info parse_rate_limit(const boost::beast::http::fields&
     if (auto it = headers.find(boost::beast::http::field::date); it != headers.end())
         info.server_date = parse_http_date(it->value());
     return info;
+}
+
+CARCHECK_DECL rate_limit_info parse_rate_limit(const client_fields& headers)
+{
+    return rate_limit_of(headers);
+}
+
+} // namespace detail
+
+CARCHECK_DECL rate_limit_info parse_rate_limit(const boost::beast::http::fields& headers)
+{
+    return detail::rate_limit_of(headers);
 }
 
 } // namespace carcheck
