@@ -141,6 +141,15 @@ public:
             detail::initiate_admit{}, token, t.state_ == state_ ? t.id_ : detail::request_id{0}, state_);
     }
 
+    /// async_admit's fast path, for callers that would rather not suspend: when nothing
+    /// makes the ticket's next attempt wait (no request ahead of it; window, pacing,
+    /// requests_per_second and the in-flight limit open), it is admitted here and now, as
+    /// if async_admit had completed without error. Returns empty when the attempt would
+    /// have to wait -- nothing changed then: call async_admit -- or the error async_admit
+    /// would complete with (error::monthly_limit, error::client_closed,
+    /// error::invalid_argument). Called where async_admit would be (same executor).
+    CARCHECK_DECL std::optional<error_code> try_admit(ticket& t);
+
     /// Reports how the admitted attempt ended and says what to do next. After a retry
     /// decision call async_admit again: it waits out the delay and the rate limit.
     CARCHECK_DECL retry_decision on_outcome(ticket& t, const attempt_outcome& o);

@@ -150,6 +150,83 @@ BOOST_FIXTURE_TEST_CASE(zero_wait_completes_but_never_inline, fixture)
     BOOST_TEST(s.counters().succeeded == 1u);
 }
 
+BOOST_FIXTURE_TEST_CASE(try_admit_admits_at_once_when_nothing_waits, fixture)
+{
+    auto s = make(one_at_a_time());
+    auto a = s.make_ticket();
+    auto admitted = s.try_admit(a);
+    BOOST_REQUIRE(admitted.has_value());
+    BOOST_TEST(!*admitted); // admitted: no handler, nothing to run
+    BOOST_TEST(s.counters().in_flight == 1u);
+    BOOST_TEST(s.counters().submitted == 1u);
+    BOOST_TEST(s.counters().sent == 1u);
+    // The in-flight limit is reached: b would wait, so nothing happens to it...
+    auto b = s.make_ticket();
+    BOOST_TEST(!s.try_admit(b).has_value());
+    BOOST_TEST(s.counters().queue_length == 0u);
+    BOOST_TEST(s.counters().sent == 1u);
+    // ...and async_admit queues it as usual, counted once.
+    result rb;
+    s.async_admit(b, record(rb));
+    poll();
+    BOOST_TEST(!rb.done);
+    BOOST_TEST(s.counters().queue_length == 1u);
+    // A later ticket may not overtake the queued one, even once there is room.
+    auto c = s.make_ticket();
+    BOOST_TEST(!s.on_outcome(a, ok_reply()).retry);
+    poll();
+    BOOST_TEST(rb.done);
+    BOOST_TEST(!rb.ec);
+    BOOST_TEST(!s.try_admit(c).has_value()); // b holds the only place
+    BOOST_TEST(!s.on_outcome(b, ok_reply()).retry);
+    auto now_c = s.try_admit(c);
+    BOOST_REQUIRE(now_c.has_value());
+    BOOST_TEST(!*now_c);
+    BOOST_TEST(!s.on_outcome(c, ok_reply()).retry);
+    const auto k = s.counters();
+    BOOST_TEST(k.submitted == 3u);
+    BOOST_TEST(k.sent == 3u);
+    BOOST_TEST(k.succeeded == 3u);
+    BOOST_TEST(k.in_flight == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(try_admit_waits_for_a_queued_one_and_a_held_window, fixture)
+{
+    auto s = make();
+    auto a = s.make_ticket();
+    admit_now(s, a);
+    // Nothing left in this window (resets in 10 s): a new request would wait.
+    s.on_outcome(a, ok_reply(0, std::chrono::floor<std::chrono::seconds>(t0.time_since_epoch()).count() + 10));
+    auto b = s.make_ticket();
+    BOOST_TEST(!s.try_admit(b).has_value());
+    BOOST_TEST(s.counters().queue_length == 0u);
+    clock->advance(10250ms);
+    auto now_b = s.try_admit(b);
+    BOOST_REQUIRE(now_b.has_value());
+    BOOST_TEST(!*now_b);
+}
+
+BOOST_FIXTURE_TEST_CASE(try_admit_reports_what_async_admit_would, fixture)
+{
+    auto s = make();
+    auto a = s.make_ticket();
+    admit_now(s, a);
+    BOOST_TEST(!s.on_outcome(a, status_reply(402)).retry);
+    auto b = s.make_ticket();
+    auto r = s.try_admit(b);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST((*r == code(err::monthly_limit)));
+    scheduler::ticket empty;
+    r = s.try_admit(empty);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST((*r == code(err::invalid_argument)));
+    auto c = s.make_ticket();
+    s.close();
+    r = s.try_admit(c);
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST((*r == code(err::client_closed)));
+}
+
 BOOST_FIXTURE_TEST_CASE(held_until_reset_on_the_manual_clock, fixture)
 {
     auto s = make();

@@ -182,8 +182,15 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
     raw_reply out;
     auto ticket = scheduler_.make_ticket();
     for (;;) {
-        auto [admit_ec] = co_await scheduler_.async_admit(
-            ticket, net::as_tuple(net::bind_cancellation_slot(st.admission.slot(), net::use_awaitable)));
+        // Admitted at once in the usual case: no suspension, no post, no type-erased handler.
+        error_code admit_ec;
+        if (auto now = scheduler_.try_admit(ticket)) {
+            admit_ec = *now;
+        } else {
+            auto [ec] = co_await scheduler_.async_admit(
+                ticket, net::as_tuple(net::bind_cancellation_slot(st.admission.slot(), net::use_awaitable)));
+            admit_ec = ec;
+        }
         if (st.cancelled)
             admit_ec = net::error::operation_aborted;
         if (admit_ec) {

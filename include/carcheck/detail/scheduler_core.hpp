@@ -30,7 +30,8 @@ using request_id = std::uint64_t; // 0 is never issued
 
 /// Result of scheduler_core::request().
 struct admit_result {
-    enum kind { send_now, queued, failed } what = failed;
+    /// would_wait: only from request(..., false): nothing was queued.
+    enum kind { send_now, queued, failed, would_wait } what = failed;
     error_code ec; ///< for `failed`
 };
 
@@ -56,8 +57,9 @@ public:
     /// Registers a request; no attempt yet.
     CARCHECK_DECL request_id open(priority p);
 
-    /// Asks to send the next attempt of `id`.
-    CARCHECK_DECL admit_result request(sched_time now, request_id id);
+    /// Asks to send the next attempt of `id`. With may_wait false, an attempt that cannot go
+    /// at once is not queued: the result is would_wait and the request stays as it was.
+    CARCHECK_DECL admit_result request(sched_time now, request_id id, bool may_wait = true);
 
     /// Removes a queued request (it stays open; a later request() queues it again).
     /// False if it was not waiting.

@@ -25,6 +25,8 @@ public:
 
     CARCHECK_DECL request_id open(priority p);
     CARCHECK_DECL void admit(request_id id, handler_type handler);
+    /// admit() without waiting: empty when the request would wait (and nothing changed).
+    CARCHECK_DECL std::optional<error_code> try_admit(request_id id);
     CARCHECK_DECL retry_decision on_outcome(request_id id, const attempt_outcome& o);
     CARCHECK_DECL void release(request_id id) noexcept;
     CARCHECK_DECL void reset_credits_exhausted();

@@ -9,6 +9,7 @@
 #include <boost/json/value_from.hpp>
 #include <boost/system/errc.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -211,9 +212,11 @@ bool read_array(reader& r, const json::value& v, std::vector<T>& out, Element el
     const json::array* a = v.if_array();
     if (a == nullptr)
         return r.expected("an array", v);
-    // Grown one element at a time: a long array of junk fails at its first element without
-    // first allocating room for all of them.
+    // Room for up to 64 elements at once (candidates, coordinates: one allocation each),
+    // grown beyond that one element at a time: a long array of junk fails at its first
+    // element without first allocating room for all of them.
     out.clear();
+    out.reserve(std::min<std::size_t>(a->size(), 64));
     for (std::size_t i = 0; i < a->size(); ++i) {
         reader::scope s(r, i);
         if (!element(r, (*a)[i], out.emplace_back()))

@@ -51,6 +51,15 @@ CARCHECK_DECL void scheduler_state::admit(request_id id, handler_type handler)
     refresh();
 }
 
+CARCHECK_DECL std::optional<error_code> scheduler_state::try_admit(request_id id)
+{
+    const admit_result r = core_.request(clock_->now(), id, false);
+    refresh();
+    if (r.what == admit_result::would_wait)
+        return std::nullopt;
+    return r.ec; // empty for send_now
+}
+
 CARCHECK_DECL void scheduler_state::cancel(request_id id)
 {
     if (!core_.cancel(clock_->now(), id))
@@ -182,6 +191,13 @@ CARCHECK_DECL scheduler::~scheduler()
 CARCHECK_DECL scheduler::ticket scheduler::make_ticket(priority p)
 {
     return ticket{state_, state_->open(p)};
+}
+
+CARCHECK_DECL std::optional<error_code> scheduler::try_admit(ticket& t)
+{
+    if (t.state_ != state_ || t.id_ == 0)
+        return error_code(error::invalid_argument);
+    return state_->try_admit(t.id_);
 }
 
 CARCHECK_DECL retry_decision scheduler::on_outcome(ticket& t, const attempt_outcome& o)

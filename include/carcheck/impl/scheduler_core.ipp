@@ -459,7 +459,7 @@ CARCHECK_DECL void scheduler_core::fail_waiting(error_code ec)
     delayed_held_ = 0;
 }
 
-CARCHECK_DECL admit_result scheduler_core::request(sched_time now, request_id id)
+CARCHECK_DECL admit_result scheduler_core::request(sched_time now, request_id id, bool may_wait)
 {
     advance(now);
     const auto it = records_.find(id);
@@ -480,6 +480,10 @@ CARCHECK_DECL admit_result scheduler_core::request(sched_time now, request_id id
         return {admit_result::failed, closed_ ? error::client_closed : error::monthly_limit};
     }
     if (r.not_before && *r.not_before > now) {
+        if (!may_wait) {
+            settle(now);
+            return {admit_result::would_wait, {}};
+        }
         r.state = where::delayed;
         r.delayed_until = *r.not_before;
         r.not_before.reset();
@@ -497,6 +501,10 @@ CARCHECK_DECL admit_result scheduler_core::request(sched_time now, request_id id
         send(id, r);
         settle(now);
         return {admit_result::send_now, {}};
+    }
+    if (!may_wait) {
+        settle(now);
+        return {admit_result::would_wait, {}};
     }
     // Retries were admitted once already: never refuse them for lack of space.
     if (!retry && ready_.size() + delayed_.size() >= opts_.max_queue) {
