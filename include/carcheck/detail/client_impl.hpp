@@ -25,6 +25,11 @@ struct raw_reply {
     client_response response;
 };
 
+/// Turns the body of a 200 reply into an operation's typed result, in one parse; tells the
+/// scheduler the credit counters it carried. One specialisation per result type.
+template <class Result>
+struct reply_parser;
+
 /// State of a client shared by its in-flight operations.
 class client_impl {
 public:
@@ -39,11 +44,11 @@ public:
     boost::asio::awaitable<raw_reply> send(op_state& st, diagnostics& diag, client_request<Body>& req,
                                            bool idempotent, OnSuccess& on_success);
 
-    /// send() and the reply turned into a Result: the transport error, the status's error
-    /// (diag filled from the error body) or the parse error naming the JSON path.
-    template <class Result, class Body>
-    boost::asio::awaitable<std::pair<error_code, Result>> call(op_state& st, diagnostics& diag,
-                                                               client_request<Body>& req, bool idempotent);
+    /// What send() returned, as a Result: the transport error, the status's error (diag
+    /// filled from the error body) or the parse error naming the JSON path. A function, not
+    /// a coroutine around send(): one coroutine frame less per request.
+    template <class Result>
+    std::pair<error_code, Result> finish(raw_reply& r, reply_parser<Result>& parse, diagnostics& diag) const;
 
     /// The target for `path` ("/recognize") with the secret key and the options as query.
     CARCHECK_DECL std::string target(std::string_view path, const recognize_options* opts,
@@ -83,10 +88,6 @@ private:
     carcheck::scheduler scheduler_;
 };
 
-/// Turns the body of a 200 reply into an operation's typed result, in one parse; tells the
-/// scheduler the credit counters it carried. One specialisation per result type.
-template <class Result>
-struct reply_parser;
 
 template <>
 struct reply_parser<recognition> {
@@ -232,22 +233,19 @@ boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& d
     }
 }
 
-template <class Result, class Body>
-boost::asio::awaitable<std::pair<error_code, Result>> client_impl::call(op_state& st, diagnostics& diag,
-                                                                        client_request<Body>& req,
-                                                                        bool idempotent)
+template <class Result>
+std::pair<error_code, Result> client_impl::finish(raw_reply& r, reply_parser<Result>& parse,
+                                                  diagnostics& diag) const
 {
-    reply_parser<Result> parse;
-    auto r = co_await send(st, diag, req, idempotent, parse);
     if (r.ec)
-        co_return std::pair<error_code, Result>{r.ec, Result{}};
+        return {r.ec, Result{}};
     if (auto ec = check_status(r.response, diag))
-        co_return std::pair<error_code, Result>{ec, Result{}};
+        return {ec, Result{}};
     if (parse.ec) {
         diag.client_message = redact(std::move(parse.detail));
-        co_return std::pair<error_code, Result>{parse.ec, Result{}};
+        return {parse.ec, Result{}};
     }
-    co_return std::pair<error_code, Result>{error_code{}, std::move(parse.value)};
+    return {error_code{}, std::move(parse.value)};
 }
 
 } // namespace carcheck::detail

@@ -272,7 +272,9 @@ net::awaitable<reply_pair> recognition_body(std::shared_ptr<client_impl> impl, s
     } else {
         req.content_length(0);
     }
-    auto r = co_await impl->call<recognition>(*st, *d, req, false);
+    reply_parser<recognition> parse;
+    auto reply = co_await impl->send(*st, *d, req, false, parse);
+    auto r = impl->finish(reply, parse, *d);
     if constexpr (requires { req.body().path(); }) {
         if (r.first == error::file_changed || r.first == error::file_read_failed) {
             d->client_message = "file " + req.body().path().string() + ": " + r.first.message();
@@ -303,7 +305,9 @@ inline net::awaitable<std::pair<error_code, config>> config_body(std::shared_ptr
     // GET /config takes no parameters (spec): without a key it is sent without one.
     client_request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
     impl->set_common_fields(req);
-    co_return co_await impl->call<config>(*st, *d, req, true);
+    reply_parser<config> parse;
+    auto reply = co_await impl->send(*st, *d, req, true, parse);
+    co_return impl->finish(reply, parse, *d);
 }
 
 } // namespace detail
