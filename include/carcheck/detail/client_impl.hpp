@@ -88,7 +88,6 @@ private:
     carcheck::scheduler scheduler_;
 };
 
-
 template <>
 struct reply_parser<recognition> {
     recognition value;
