@@ -1,7 +1,9 @@
 // detail::recycled_allocator, the memory of the client's header fields: a freed block is
 // handed out again on the same thread instead of coming from the heap, blocks freed on
-// another thread serve that thread, and Beast's fields work on it (insert, lookup, erase,
-// copies, the rate-limit headers). Under AddressSanitizer the cache is off by design.
+// another thread serve that thread, each size class keeps a bounded number, and Beast's
+// fields work on it (insert, lookup, erase, copies, the rate-limit headers). The file
+// buffers of detail::recycled_block: handed out again when large enough, at most two kept.
+// Under AddressSanitizer the caches are off by design.
 #include <carcheck/detail/recycled_fields.hpp>
 #include <carcheck/rate_limit.hpp>
 
@@ -14,7 +16,9 @@
 #include <thread>
 #include <vector>
 
+using carcheck::detail::block_buffer_cache;
 using carcheck::detail::client_fields;
+using carcheck::detail::recycled_block;
 using carcheck::detail::recycled_allocator;
 using carcheck::detail::small_block_cache;
 namespace http = boost::beast::http;
@@ -82,6 +86,90 @@ BOOST_AUTO_TEST_CASE(fields_work_on_it)
     const auto info = carcheck::detail::parse_rate_limit(copy);
     BOOST_TEST(info.limit.value_or(0) == 100);
     BOOST_TEST(info.remaining.value_or(0) == 99);
+}
+
+BOOST_AUTO_TEST_CASE(each_class_keeps_a_bounded_number)
+{
+    recycled_allocator<char> a;
+    constexpr std::size_t bytes = 3 * small_block_cache::granule; // class 2
+    const std::size_t kept = small_block_cache::kept(2);
+    BOOST_TEST(kept == small_block_cache::class_budget / bytes);
+    std::vector<char*> made;
+    for (std::size_t i = 0; i < kept + 40; ++i)
+        made.push_back(a.allocate(bytes));
+    BOOST_TEST(small_block_cache::cached(2) == 0u); // all of this thread's were handed out
+    for (char* p : made)
+        a.deallocate(p, bytes);
+#if CARCHECK_RECYCLE_BLOCKS
+    BOOST_TEST(small_block_cache::cached(2) == kept); // the 40 beyond went back to the heap
+#else
+    BOOST_TEST(small_block_cache::cached(2) == 0u);
+#endif
+    std::vector<char*> again;
+    for (std::size_t i = 0; i < kept; ++i)
+        again.push_back(a.allocate(bytes));
+    BOOST_TEST(small_block_cache::cached(2) == 0u);
+    for (char* p : again)
+        a.deallocate(p, bytes);
+}
+
+BOOST_AUTO_TEST_CASE(a_file_buffer_serves_the_next_upload)
+{
+    // Start from an empty cache (earlier tests of this thread may have left buffers in it).
+    std::vector<recycled_block> earlier;
+    while (block_buffer_cache::cached() != 0) {
+        earlier.emplace_back();
+        earlier.back().reserve(1);
+    }
+    std::byte* first = nullptr;
+    {
+        recycled_block b;
+        b.reserve(30 * 1024 + 1);
+        BOOST_TEST(b.capacity() >= 30 * 1024 + 1);
+        first = b.data();
+        b.data()[30 * 1024] = std::byte{1}; // the whole of it is usable
+    }
+    recycled_block smaller;
+    smaller.reserve(8 * 1024);
+    recycled_block larger;
+    larger.reserve(64 * 1024 + 1);
+    BOOST_TEST(larger.capacity() >= 64 * 1024 + 1);
+#if CARCHECK_RECYCLE_BLOCKS
+    BOOST_TEST((smaller.data() == first)); // large enough: handed out again
+    BOOST_TEST(smaller.capacity() >= 30 * 1024 + 1);
+    BOOST_TEST((larger.data() != first));
+#endif
+    smaller.reset();
+    larger.reset();
+    // At most `kept` are kept; more freed at once go to the heap.
+    std::vector<recycled_block> many(block_buffer_cache::kept + 3);
+    std::set<std::byte*> made;
+    for (auto& b : many) {
+        b.reserve(16 * 1024);
+        made.insert(b.data());
+    }
+    BOOST_TEST(made.size() == many.size());
+    BOOST_TEST(block_buffer_cache::cached() == 0u);
+    many.clear();
+#if CARCHECK_RECYCLE_BLOCKS
+    BOOST_TEST(block_buffer_cache::cached() == block_buffer_cache::kept);
+#endif
+    std::vector<recycled_block> again(block_buffer_cache::kept);
+    for (auto& b : again) {
+        b.reserve(16 * 1024);
+#if CARCHECK_RECYCLE_BLOCKS
+        BOOST_TEST(made.count(b.data()) == 1u);
+#endif
+    }
+    BOOST_TEST(block_buffer_cache::cached() == 0u);
+    again.clear();
+    // A buffer beyond max_block is never kept.
+    const std::size_t before = block_buffer_cache::cached();
+    recycled_block huge;
+    huge.reserve(block_buffer_cache::max_block + 1);
+    BOOST_TEST(huge.capacity() == block_buffer_cache::max_block + 1);
+    huge.reset();
+    BOOST_TEST(block_buffer_cache::cached() == before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 //
 // POSIX only (open/fstat/pread).
 
+#include <carcheck/detail/recycled_allocator.hpp>
 #include <carcheck/error.hpp>
 
 #include <cerrno>
@@ -98,7 +99,7 @@ public:
                 return fail("does not exist");
             return fail("cannot be opened: " + std::system_category().message(e));
         }
-        auto owned = std::make_shared<file_descriptor>(fd);
+        auto owned = std::allocate_shared<file_descriptor>(recycled_allocator<file_descriptor>{}, fd);
         struct stat st {};
         if (::fstat(fd, &st) != 0)
             return fail("cannot be examined: " + std::system_category().message(errno));
@@ -235,8 +236,9 @@ private:
 };
 
 /// Hands a file_source out front to back, one block at a time, for one send attempt: a
-/// buffer's bytes in place, a file's through one buffer allocated at the first attempt and
-/// kept for retries. What the Body writers share.
+/// buffer's bytes in place, a file's through one buffer (from block_buffer_cache: a small
+/// upload's buffer serves the next one) taken at the first attempt and kept for retries.
+/// What the Body writers share.
 class block_reader {
 public:
     /// Starts an attempt at offset 0: the source must be ready and a file unchanged since
@@ -247,9 +249,8 @@ public:
         if (auto ec = src.begin_attempt(detail))
             return ec;
         if (src.is_file() && !buffer_) {
-            const std::size_t n = src.size() < block ? static_cast<std::size_t>(src.size()) : block;
-            capacity_ = n + 1; // read_exact's growth probe needs one more byte at the end
-            buffer_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
+            block_ = src.size() < block ? static_cast<std::size_t>(src.size()) : block;
+            buffer_.reserve(block_ + 1); // read_exact's growth probe needs one more byte at the end
         }
         return {};
     }
@@ -264,13 +265,13 @@ public:
         if (src.is_memory()) {
             out = src.memory().subspan(static_cast<std::size_t>(offset_), static_cast<std::size_t>(want));
         } else {
-            if (want > capacity_ - 1)
-                want = capacity_ - 1;
+            if (want > block_)
+                want = block_;
             const auto n = static_cast<std::size_t>(want);
             if (n != 0)
-                if (auto ec = src.read_exact(offset_, buffer_.get(), n, detail))
+                if (auto ec = src.read_exact(offset_, buffer_.data(), n, detail))
                     return ec;
-            out = {buffer_.get(), n};
+            out = {buffer_.data(), n};
         }
         offset_ += want;
         return {};
@@ -279,8 +280,8 @@ public:
     bool at_end(const file_source& src) const noexcept { return offset_ == src.size(); }
 
 private:
-    std::unique_ptr<std::byte[]> buffer_;
-    std::size_t capacity_ = 0;
+    recycled_block buffer_;
+    std::size_t block_ = 0;
     std::uint64_t offset_ = 0;
 };
 

@@ -227,7 +227,6 @@ http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exc
         ~stop_watchdog() { w.stop(); }
     } stop_on_exit{watchdog_};
 
-    http::request_serializer<Body, client_fields> serializer{req};
     error_code wec;
     const auto payload = req.payload_size();
     if (payload && *payload <= flat_request_limit) {
@@ -235,7 +234,13 @@ http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exc
         // framing and image together. Written piecewise, the header, the part header, the
         // image and the closing delimiter each became a write_some of their own -- a TLS
         // record and a send() for each -- which cost more than copying some tens of KB once.
-        if (flatten(serializer, wec)) {
+        bool flattened;
+        {
+            // Gone before the write: the body's file buffer is free again for the next request.
+            http::request_serializer<Body, client_fields> serializer{req};
+            flattened = flatten(serializer, wec);
+        }
+        if (flattened) {
             if (auto* t = tls()) {
                 auto op = boost::asio::async_write(*t, out_.data(), as_tuple(deferred));
                 wec = std::get<0>(co_await std::move(op));
@@ -248,6 +253,7 @@ http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exc
         if (out_.capacity() > 2 * flat_request_limit)
             out_ = beast::flat_buffer{}; // a large header: do not keep its memory
     } else {
+        http::request_serializer<Body, client_fields> serializer{req};
         if (auto* t = tls()) {
             auto op = http::async_write(*t, serializer, as_tuple(deferred));
             wec = std::get<0>(co_await std::move(op));

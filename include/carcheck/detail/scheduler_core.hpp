@@ -7,6 +7,7 @@
 // state may next change by itself. The public option and counter types are in
 // <carcheck/scheduler_options.hpp>; the Asio front end is <carcheck/scheduler.hpp>.
 
+#include <carcheck/detail/recycled_allocator.hpp>
 #include <carcheck/error.hpp>
 #include <carcheck/rate_limit.hpp>
 #include <carcheck/retry_policy.hpp>
@@ -147,7 +148,10 @@ private:
                              const attempt_outcome& o, error_code final_ec);
 
     scheduler_options opts_;
-    std::unordered_map<request_id, record> records_;
+    // Nodes from the per-thread cache: one is made and freed per request.
+    std::unordered_map<request_id, record, std::hash<request_id>, std::equal_to<request_id>,
+                       recycled_allocator<std::pair<const request_id, record>>>
+        records_;
     std::set<queue_key> ready_;         // admitted into the bounded queue
     std::set<queue_key> waiting_space_; // beyond max_queue, in wait mode
     std::set<std::pair<sched_time, request_id>> delayed_; // retries before their delay ended
