@@ -10,8 +10,9 @@
 //   req.prepare_payload();           // Content-Length = exact size; never chunked
 //   http::write(stream, req);        // any Beast stream, sync or async
 //
-// Memory: the writer owns one block buffer (64 KiB by default) and nothing else; a file of
-// any size is sent in constant memory. Each serializer (one per send attempt) constructs a
+// Memory: the writer holds one block buffer (64 KiB by default, or the file's size when
+// smaller; taken from and given back to a small per-thread cache, so consecutive small
+// uploads share one) and nothing else; a file of any size is sent in constant memory. Each serializer (one per send attempt) constructs a
 // new writer, which starts again at byte 0, so a retry resends the same request object.
 //
 // Block size: 64 KiB is a multiple of the 16 KiB TLS record, fits in L2 next to the TLS
@@ -94,7 +95,7 @@ public:
     const std::string& boundary() const noexcept { return boundary_; }
 
     /// Exact total size of the body: fields, part header, file bytes, closing delimiter.
-    std::uint64_t size() const noexcept { return head_.size() + source_.size() + tail_.size(); }
+    std::uint64_t size() const noexcept { return framing_.size() + source_.size(); }
 
     /// The file's path (empty for a memory source).
     const std::filesystem::path& path() const noexcept { return source_.path(); }
@@ -155,42 +156,50 @@ private:
         out += '"';
     }
 
-    /// Builds the framing in place: no temporaries, and a rebuild after open() reuses the
-    /// capacity the constructor's build left (one allocation each for head and tail).
+    /// Builds the framing in place, head and closing delimiter in one string: no
+    /// temporaries, and the constructor's build leaves room for the usual open() or assign()
+    /// to rebuild without growing it (one allocation for the framing in all).
     void rebuild()
     {
-        head_.clear();
-        head_.reserve(192 + 2 * boundary_.size() + filename_.size());
-        auto delimiter = [this](std::string& out) {
-            out += "--";
-            out += boundary_;
+        std::size_t fields_size = 0;
+        for (const auto& [name, value] : fields_)
+            fields_size += 64 + boundary_.size() + 3 * name.size() + value.size();
+        const std::size_t want = 160 + 2 * boundary_.size() + 3 * filename_.size() + fields_size;
+        framing_.clear();
+        framing_.reserve(want < 384 ? 384 : want);
+        auto delimiter = [this] {
+            framing_ += "--";
+            framing_ += boundary_;
         };
         for (const auto& [name, value] : fields_) {
-            delimiter(head_);
-            head_ += "\r\nContent-Disposition: form-data; name=";
-            append_quoted(head_, name);
-            head_ += "\r\n\r\n";
-            head_ += value;
-            head_ += "\r\n";
+            delimiter();
+            framing_ += "\r\nContent-Disposition: form-data; name=";
+            append_quoted(framing_, name);
+            framing_ += "\r\n\r\n";
+            framing_ += value;
+            framing_ += "\r\n";
         }
-        delimiter(head_);
-        head_ += "\r\nContent-Disposition: form-data; name=\"image\"; filename=";
-        append_quoted(head_, filename_);
-        head_ += "\r\nContent-Type: ";
-        head_ += source_.content_type();
-        head_ += "\r\n\r\n";
-        tail_.clear();
-        tail_ += "\r\n";
-        delimiter(tail_);
-        tail_ += "--\r\n";
+        delimiter();
+        framing_ += "\r\nContent-Disposition: form-data; name=\"image\"; filename=";
+        append_quoted(framing_, filename_);
+        framing_ += "\r\nContent-Type: ";
+        framing_ += source_.content_type();
+        framing_ += "\r\n\r\n";
+        head_size_ = framing_.size();
+        framing_ += "\r\n";
+        delimiter();
+        framing_ += "--\r\n";
     }
+
+    std::string_view head() const noexcept { return std::string_view(framing_).substr(0, head_size_); }
+    std::string_view tail() const noexcept { return std::string_view(framing_).substr(head_size_); }
 
     detail::file_source source_;
     std::string boundary_;
     std::string filename_;
     std::vector<std::pair<std::string, std::string>> fields_;
-    std::string head_; // fields and the image part's header
-    std::string tail_; // closing delimiter
+    std::string framing_;       // fields and the image part's header, then the closing delimiter
+    std::size_t head_size_ = 0; // where the closing delimiter starts
     std::size_t block_size_ = default_block_size;
     std::string error_detail_;
 };
@@ -229,7 +238,7 @@ public:
         const_buffers_type out{};
         std::size_t i = 0;
         if (!head_sent_) {
-            out[i++] = net::buffer(body_.head_);
+            out[i++] = net::buffer(body_.head());
             head_sent_ = true;
         }
         if (!reader_.at_end(src)) {
@@ -241,7 +250,7 @@ public:
             out[i++] = net::buffer(block.data(), block.size());
         }
         if (reader_.at_end(src)) {
-            out[i++] = net::buffer(body_.tail_);
+            out[i++] = net::buffer(body_.tail());
             done_ = true;
         }
         return std::make_pair(out, !done_);
