@@ -25,8 +25,8 @@ namespace carcheck {
 namespace detail {
 class client_impl;
 
-using config_handler = asio::any_completion_handler<void(error_code, config)>;
-using recognition_handler = asio::any_completion_handler<void(error_code, recognition)>;
+using config_handler = completion_handler<void(error_code, config)>;
+using recognition_handler = completion_handler<void(error_code, recognition)>;
 
 // The work of each operation, written once (non-template); `impl` keeps the client's state
 // alive for as long as the operation needs it.
@@ -227,7 +227,7 @@ private:
     auto get_config_impl(diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<config>(
-            get_executor(),
+            get_executor(), user_,
             [impl = impl_](diagnostics* d, detail::config_handler h) { detail::start_get_config(impl, d, std::move(h)); },
             diag, std::forward<Token>(token));
     }
@@ -236,7 +236,7 @@ private:
                              Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            get_executor(),
+            get_executor(), user_,
             [impl = impl_, file = std::move(file), opts = std::move(opts)](diagnostics* d,
                                                                            detail::recognition_handler h) mutable {
                 detail::start_recognize_file(impl, std::move(file), std::move(opts), d, std::move(h));
@@ -248,7 +248,7 @@ private:
                               diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            get_executor(),
+            get_executor(), user_,
             [impl = impl_, image, opts = std::move(opts)](diagnostics* d, detail::recognition_handler h) mutable {
                 detail::start_recognize_bytes(impl, image, std::move(opts), d, std::move(h));
             },
@@ -259,7 +259,7 @@ private:
                                     diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            get_executor(),
+            get_executor(), user_,
             [impl = impl_, file = std::move(file), opts = std::move(opts)](diagnostics* d,
                                                                            detail::recognition_handler h) mutable {
                 detail::start_recognize_base64_file(impl, std::move(file), std::move(opts), d, std::move(h));
@@ -270,7 +270,7 @@ private:
     auto recognize_url_impl(std::string url, recognize_options opts, diagnostics* diag, Token&& token)
     {
         return detail::initiate_operation<recognition>(
-            get_executor(),
+            get_executor(), user_,
             [impl = impl_, url = std::move(url), opts = std::move(opts)](diagnostics* d,
                                                                          detail::recognition_handler h) mutable {
                 detail::start_recognize_url(impl, std::move(url), std::move(opts), d, std::move(h));
@@ -278,6 +278,7 @@ private:
             diag, std::forward<Token>(token));
     }
 
+    asio::any_io_executor user_; // where handlers without an executor of their own complete
     std::shared_ptr<detail::client_impl> impl_;
 };
 

@@ -1,12 +1,14 @@
 #ifndef CARCHECK_WITH_DIAGNOSTICS_HPP
 #define CARCHECK_WITH_DIAGNOSTICS_HPP
 
+#include <carcheck/detail/completion_handler.hpp>
 #include <carcheck/diagnostics.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/associator.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/deferred.hpp>
@@ -71,8 +73,9 @@ struct is_with_diagnostics<with_diagnostics_t<T>> : std::true_type {
 };
 
 /// Wraps a void(exception_ptr, R) handler as a void(error_code, R) one, turning an error
-/// and the diagnostics the operation filled into an api_error. Forwards the associated
-/// executor, allocator and cancellation slot of the wrapped handler.
+/// and the diagnostics the operation filled into an api_error. Its associated executor,
+/// allocator and cancellation slot are the wrapped handler's (see the associator below: a
+/// handler without an executor of its own keeps having none, and completes on the client's).
 template <class Handler, class Result>
 struct throwing_handler {
     Handler inner;
@@ -86,17 +89,6 @@ struct throwing_handler {
         std::move(inner)(ep, std::move(r));
     }
 
-    using executor_type = asio::associated_executor_t<Handler>;
-    executor_type get_executor() const noexcept { return asio::get_associated_executor(inner); }
-
-    using allocator_type = asio::associated_allocator_t<Handler>;
-    allocator_type get_allocator() const noexcept { return asio::get_associated_allocator(inner); }
-
-    using cancellation_slot_type = asio::associated_cancellation_slot_t<Handler>;
-    cancellation_slot_type get_cancellation_slot() const noexcept
-    {
-        return asio::get_associated_cancellation_slot(inner);
-    }
 };
 
 template <class T>
@@ -116,13 +108,15 @@ struct is_coroutine_token<asio::use_awaitable_t<Executor>> : std::true_type {};
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 template <class Result, class Start>
-asio::awaitable<Result> await_or_throw(asio::any_io_executor ex, Start start)
+asio::awaitable<Result> await_or_throw(asio::any_io_executor ex, asio::any_io_executor user, Start start)
 {
     diagnostics diag;
     auto token = asio::as_tuple(asio::use_awaitable);
     // Named, not a temporary inside the co_await expression: g++ 12 destroys such aggregate
     // temporaries twice (a use-after-free of the executor that AddressSanitizer reports).
-    operation_initiation init{std::move(ex), [&diag, &start](auto handler) { start(&diag, std::move(handler)); }};
+    operation_initiation init{std::move(ex), [&diag, &start, &user](auto handler) {
+                                  start(&diag, completion_handler<void(error_code, Result)>(std::move(handler), user));
+                              }};
     auto [ec, result] =
         co_await asio::async_initiate<decltype(token), void(error_code, Result)>(std::move(init), token);
     if (ec)
@@ -133,35 +127,58 @@ asio::awaitable<Result> await_or_throw(asio::any_io_executor ex, Start start)
 #pragma GCC diagnostic pop
 #endif
 
-/// Shared by every client operation: `start(diagnostics*, any_completion_handler<void(error_code, Result)>)`
-/// does the work; this picks the signature the token asked for. `ex` is the client's executor.
+/// Shared by every client operation: `start(diagnostics*, completion_handler<void(error_code, Result)>)`
+/// does the work; this picks the signature the token asked for. `ex` is the client's
+/// executor, `user` the one it was given (where a handler without an executor completes).
 template <class Result, class Token, class Start>
-auto initiate_operation(asio::any_io_executor ex, Start start, diagnostics* diag, Token&& token)
+auto initiate_operation(asio::any_io_executor ex, asio::any_io_executor user, Start start, diagnostics* diag,
+                        Token&& token)
 {
     using token_type = std::decay_t<Token>;
     if constexpr (is_with_diagnostics<token_type>::value) {
         using inner_token = typename is_with_diagnostics<token_type>::inner;
         if constexpr (is_coroutine_token<inner_token>::value) {
-            return await_or_throw<Result>(std::move(ex), std::move(start));
+            return await_or_throw<Result>(std::move(ex), std::move(user), std::move(start));
         } else {
             return asio::async_initiate<inner_token, void(std::exception_ptr, Result)>(
                 operation_initiation{std::move(ex),
-                                     [start](auto handler) mutable {
+                                     [start = std::move(start), user = std::move(user)](auto handler) mutable {
                                          auto d = std::make_shared<diagnostics>();
                                          diagnostics* raw = d.get();
-                                         start(raw, throwing_handler<decltype(handler), Result>{std::move(handler),
-                                                                                                 std::move(d)});
+                                         using wrapped = throwing_handler<decltype(handler), Result>;
+                                         start(raw, completion_handler<void(error_code, Result)>(
+                                                        wrapped{std::move(handler), std::move(d)}, user));
                                      }},
                 token.token);
         }
     } else {
         return asio::async_initiate<Token, void(error_code, Result)>(
-            operation_initiation{std::move(ex), [start, diag](auto handler) mutable { start(diag, std::move(handler)); }},
+            operation_initiation{std::move(ex), // start moved in: a copy would copy the file's path
+                                 [start = std::move(start), diag, user = std::move(user)](auto handler) mutable {
+                                     start(diag, completion_handler<void(error_code, Result)>(std::move(handler), user));
+                                 }},
             token);
     }
 }
 
 } // namespace detail
 } // namespace carcheck
+
+namespace boost::asio {
+template <template <class, class> class Associator, class Handler, class Result, class DefaultCandidate>
+struct associator<Associator, carcheck::detail::throwing_handler<Handler, Result>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type
+    get(const carcheck::detail::throwing_handler<Handler, Result>& h) noexcept
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.inner);
+    }
+    static auto get(const carcheck::detail::throwing_handler<Handler, Result>& h, const DefaultCandidate& c) noexcept
+        -> decltype(Associator<Handler, DefaultCandidate>::get(h.inner, c))
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.inner, c);
+    }
+};
+} // namespace boost::asio
 
 #endif

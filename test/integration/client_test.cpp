@@ -521,6 +521,60 @@ BOOST_AUTO_TEST_CASE(callbacks_and_futures)
     runner.join();
 }
 
+// Where a handler runs: on its associated executor, whatever kind (another io_context, a
+// thread pool, one only a type-erased handler knows), else on the client's executor.
+BOOST_AUTO_TEST_CASE(handlers_complete_on_their_executor)
+{
+    mock_fixture f;
+    carcheck::client c(f.ioc.get_executor(), f.options());
+    asio::io_context other;
+    auto other_work = asio::make_work_guard(other);
+    std::thread other_thread([&] { other.run(); });
+    asio::thread_pool pool(1);
+    int outstanding = 5;
+    std::atomic<int> on_other{0}, on_pool{0}, on_client{0}, erased_on_other{0}, diag_on_other{0};
+    asio::steady_timer all_done(f.ioc, std::chrono::steady_clock::time_point::max());
+    auto done = [&] {
+        asio::post(f.ioc, [&] {
+            if (--outstanding == 0)
+                all_done.cancel();
+        });
+    };
+    c.get_config(asio::bind_executor(other, [&](carcheck::error_code ec, carcheck::config) {
+        on_other = !ec && other.get_executor().running_in_this_thread();
+        done();
+    }));
+    c.get_config(asio::bind_executor(pool, [&](carcheck::error_code ec, carcheck::config) {
+        on_pool = !ec && pool.get_executor().running_in_this_thread();
+        done();
+    }));
+    c.get_config([&](carcheck::error_code ec, carcheck::config) {
+        on_client = !ec && f.ioc.get_executor().running_in_this_thread();
+        done();
+    });
+    // A handler already type-erased by the caller: its executor is known to it only.
+    asio::any_completion_handler<void(carcheck::error_code, carcheck::config)> erased =
+        asio::bind_executor(other, [&](carcheck::error_code ec, carcheck::config) {
+            erased_on_other = !ec && other.get_executor().running_in_this_thread();
+            done();
+        });
+    c.get_config(std::move(erased));
+    c.get_config(carcheck::with_diagnostics(asio::bind_executor(other, [&](std::exception_ptr ep, carcheck::config) {
+        diag_on_other = !ep && other.get_executor().running_in_this_thread();
+        done();
+    })));
+    f.run(all_done.async_wait(asio::as_tuple(asio::use_awaitable)));
+    BOOST_TEST(outstanding == 0);
+    BOOST_TEST(on_other.load() == 1);
+    BOOST_TEST(on_pool.load() == 1);
+    BOOST_TEST(on_client.load() == 1);
+    BOOST_TEST(erased_on_other.load() == 1);
+    BOOST_TEST(diag_on_other.load() == 1);
+    other_work.reset();
+    other_thread.join();
+    pool.join();
+}
+
 BOOST_AUTO_TEST_CASE(secret_key_is_encoded_and_never_printed)
 {
     mock_fixture f(odd_key_options());

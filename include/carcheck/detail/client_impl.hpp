@@ -2,6 +2,7 @@
 #define CARCHECK_DETAIL_CLIENT_IMPL_HPP
 
 #include <carcheck/client.hpp>
+#include <carcheck/detail/op_state.hpp>
 #include <carcheck/detail/pool_impl.hpp>
 #include <carcheck/detail/recognition_reply.hpp>
 #include <carcheck/scheduler.hpp>
@@ -19,12 +20,6 @@
 
 namespace carcheck::detail {
 
-/// A reply as the client layer sees it, before it is turned into a typed result.
-struct raw_reply {
-    error_code ec;
-    client_response response;
-};
-
 /// Turns the body of a 200 reply into an operation's typed result, in one parse; tells the
 /// scheduler the credit counters it carried. One specialisation per result type.
 template <class Result>
@@ -35,24 +30,10 @@ class client_impl {
 public:
     CARCHECK_DECL client_impl(boost::asio::any_io_executor ex, client_options opts);
 
-    /// Sends `req`: waits for the scheduler's admission, exchanges it on a pooled
-    /// connection, reports the outcome and repeats while the scheduler asks for a retry.
-    /// The reply of the last attempt (any status) or its transport error is returned;
-    /// `diag` is filled; a half-used connection never goes back into the pool. The body of a
-    /// 200 reply goes to `on_success(body, outcome)` before the scheduler learns the outcome.
-    template <class Body, class OnSuccess>
-    boost::asio::awaitable<raw_reply> send(op_state& st, diagnostics& diag, client_request<Body>& req,
-                                           bool idempotent, OnSuccess& on_success);
-
-    /// What send() returned, as a Result: the transport error, the status's error (diag
-    /// filled from the error body) or the parse error naming the JSON path. A function, not
-    /// a coroutine around send(): one coroutine frame less per request.
-    template <class Result>
-    std::pair<error_code, Result> finish(raw_reply& r, reply_parser<Result>& parse, diagnostics& diag) const;
-
-    /// The target for `path` ("/recognize") with the secret key and the options as query.
-    CARCHECK_DECL std::string target(std::string_view path, const recognize_options* opts,
-                                     bool with_cropped, std::string_view image_url = {}) const;
+    /// The target for `path` ("/recognize") with the secret key and the options as query,
+    /// valid until the next call on this thread (give it to the request at once).
+    CARCHECK_DECL std::string_view target(std::string_view path, const recognize_options* opts,
+                                          bool with_cropped, std::string_view image_url = {}) const;
 
     /// Checks options before anything is sent; fills diag.client_message on failure.
     CARCHECK_DECL error_code validate(const recognize_options& opts, bool cropped_allowed,
@@ -68,19 +49,41 @@ public:
     template <class Body>
     void set_common_fields(client_request<Body>& req) const;
 
+    // The steps of perform() that do not wait, as functions: the coroutine stays short.
+
+    /// After an admission (`ec` its outcome): true when the request is not to be sent;
+    /// `ec` and diag.client_message then say why.
+    CARCHECK_DECL bool refused(const op_state& st, error_code& ec, diagnostics& diag) const;
+
+    /// After an exchange on `conn` (`reused`: not its first one): gives the connection back
+    /// and says whether to send again at once on another one -- a kept-alive connection the
+    /// server closed just as it was used, when the server cannot have processed the request
+    /// (it never got all of it) or the request is free to repeat.
+    CARCHECK_DECL bool resend_at_once(const op_state& st, http_connection* conn, exchange_result& r,
+                                      bool reused, int round, bool idempotent, std::string& failure);
+
+    /// Tells the scheduler how an attempt ended (the body of a 200 goes to `on_success(body,
+    /// outcome)` first: a 200 is final, never retried); true when it asks for a retry.
+    template <class OnSuccess>
+    bool retry_after(const op_state& st, carcheck::scheduler::ticket& ticket, exchange_result& r,
+                     bool idempotent, OnSuccess& on_success);
+
+    /// The last attempt's outcome, as the operation's: cancellation wins, the failure text
+    /// goes to diag.client_message (redacted).
+    CARCHECK_DECL void conclude(const op_state& st, exchange_result& r, std::string& failure,
+                                diagnostics& diag) const;
+
+    /// The outcome as a Result: the transport error, the status's error (diag filled from
+    /// the error body) or the parse error naming the JSON path.
+    template <class Result>
+    std::pair<error_code, Result> finish(exchange_result& r, reply_parser<Result>& parse, diagnostics& diag) const;
+
     const serial_executor& serial() const noexcept { return pool_->serial(); }
     pool_impl& pool() noexcept { return *pool_; }
     carcheck::scheduler& scheduler() noexcept { return scheduler_; }
     const client_options& options() const noexcept { return opts_; }
 
 private:
-    /// One attempt: a pooled connection and one exchange on it. A reused keep-alive
-    /// connection that the server had closed is replaced once, within the same attempt,
-    /// when the server cannot have processed the request.
-    template <class Body>
-    boost::asio::awaitable<exchange_result> attempt(op_state& st, client_request<Body>& req, bool idempotent,
-                                                    std::string& failure);
-
     client_options opts_;
     endpoint ep_;
     std::string encoded_key_; // the secret key percent-encoded once, not per request
@@ -121,119 +124,27 @@ void client_impl::set_common_fields(client_request<Body>& req) const
     req.set(http::field::accept, "application/json");
 }
 
-template <class Body>
-boost::asio::awaitable<exchange_result> client_impl::attempt(op_state& st, client_request<Body>& req,
-                                                             bool idempotent, std::string& failure)
+template <class OnSuccess>
+bool client_impl::retry_after(const op_state& st, carcheck::scheduler::ticket& ticket, exchange_result& r,
+                              bool idempotent, OnSuccess& on_success)
 {
-    for (int round = 0;; ++round) {
-        exchange_result r;
-        if (st.cancelled) {
-            r.ec = boost::asio::error::operation_aborted;
-            co_return r;
-        }
-        http_connection* conn = pool().take_idle();
-        if (!conn) {
-            auto acquired = co_await pool().acquire(st.pool_wait.slot());
-            if (acquired.ec) {
-                r.ec = st.cancelled ? error_code(boost::asio::error::operation_aborted) : acquired.ec;
-                failure = std::move(acquired.failure);
-                co_return r;
-            }
-            conn = acquired.conn;
-        }
-        if (st.cancelled) { // cancelled just as the connection was handed over
-            pool().release(conn, true);
-            r.ec = boost::asio::error::operation_aborted;
-            co_return r;
-        }
-        const bool reused = conn->exchanges > 0;
-        st.active = conn;
-        const exchange_limits limits{opts_.timeouts.stall, opts_.timeouts.request}; // named: g++ 12 and co_await temporaries
-        r = co_await conn->exchange(req, opts_.max_response_bytes, limits);
-        st.active = nullptr;
-        pool().release(conn, r.reusable && !st.cancelled);
-        if (st.cancelled) {
-            r.ec = boost::asio::error::operation_aborted;
-            co_return r;
-        }
-        if (r.ec && pool().closed()) {
-            r.ec = error::client_closed;
-            failure = "the client was closed while the request was in progress";
-            co_return r;
-        }
-        // A kept-alive connection the server closed just as we used it: resend at once only
-        // when the server cannot have processed the request (it never got all of it), or the
-        // request is free to repeat (GET /config). Body errors (file changed) are final.
-        const bool safe = !r.response_started && (!r.request_fully_written || idempotent);
-        if (reused && safe && round == 0 && is_connection_failure(r.ec))
-            continue;
-        if (r.ec)
-            failure = std::move(r.failure);
-        co_return r;
+    attempt_outcome o;
+    o.ec = r.ec;
+    o.idempotent = idempotent;
+    o.request_fully_written = r.request_fully_written;
+    o.response_bytes_received = r.response_started;
+    if (!r.ec) {
+        o.http_status = r.response.result_int();
+        o.rate_limit = detail::parse_rate_limit(r.response.base());
+        o.received_at = std::chrono::system_clock::now();
+        if (o.http_status == 200)
+            on_success(std::move(r.response.body()), o);
     }
-}
-
-template <class Body, class OnSuccess>
-boost::asio::awaitable<raw_reply> client_impl::send(op_state& st, diagnostics& diag,
-                                                    client_request<Body>& req, bool idempotent,
-                                                    OnSuccess& on_success)
-{
-    namespace net = boost::asio;
-    raw_reply out;
-    auto ticket = scheduler_.make_ticket();
-    for (;;) {
-        // Admitted at once in the usual case: no suspension, no post, no type-erased handler.
-        error_code admit_ec;
-        if (auto now = scheduler_.try_admit(ticket)) {
-            admit_ec = *now;
-        } else {
-            auto [ec] = co_await scheduler_.async_admit(
-                ticket, net::as_tuple(net::bind_cancellation_slot(st.admission.slot(), net::use_awaitable)));
-            admit_ec = ec;
-        }
-        if (st.cancelled)
-            admit_ec = net::error::operation_aborted;
-        if (admit_ec) {
-            out.ec = admit_ec;
-            if (admit_ec == error::monthly_limit)
-                diag.client_message = "not sent: the monthly credits are spent (an earlier reply was 402)";
-            else if (admit_ec == error::queue_full)
-                diag.client_message = "not sent: the request queue is full";
-            co_return out;
-        }
-        ++diag.attempts;
-        std::string failure;
-        exchange_result r = co_await attempt(st, req, idempotent, failure);
-
-        attempt_outcome o;
-        o.ec = r.ec;
-        o.idempotent = idempotent;
-        o.request_fully_written = r.request_fully_written;
-        o.response_bytes_received = r.response_started;
-        if (!r.ec) {
-            o.http_status = r.response.result_int();
-            o.rate_limit = detail::parse_rate_limit(r.response.base());
-            o.received_at = std::chrono::system_clock::now();
-            if (o.http_status == 200)
-                on_success(std::move(r.response.body()), o); // a 200 is final: never retried
-        }
-        const retry_decision d = scheduler_.on_outcome(ticket, o);
-        if (d.retry && !st.cancelled)
-            continue;
-        if (r.ec) {
-            out.ec = st.cancelled ? error_code(net::error::operation_aborted) : r.ec;
-            diag.client_message = redact(std::move(failure));
-        } else {
-            if (!r.request_fully_written)
-                diag.client_message = "the server replied before the whole request was sent";
-            out.response = std::move(r.response);
-        }
-        co_return out;
-    }
+    return scheduler_.on_outcome(ticket, o).retry && !st.cancelled;
 }
 
 template <class Result>
-std::pair<error_code, Result> client_impl::finish(raw_reply& r, reply_parser<Result>& parse,
+std::pair<error_code, Result> client_impl::finish(exchange_result& r, reply_parser<Result>& parse,
                                                   diagnostics& diag) const
 {
     if (r.ec)
@@ -245,6 +156,84 @@ std::pair<error_code, Result> client_impl::finish(raw_reply& r, reply_parser<Res
         return {parse.ec, Result{}};
     }
     return {error_code{}, std::move(parse.value)};
+}
+
+/// One whole operation, as one coroutine (one frame: Asio allocates every frame larger
+/// than 1 KB, so each layer of coroutines costs a heap allocation per request). The request
+/// is made by `request.build(impl, req, diag)` (which may refuse it), waits for the
+/// scheduler's admission, is exchanged on a pooled connection, and is sent again while the
+/// scheduler asks for a retry; the last reply (any status) or transport error becomes the
+/// Result, and `request.conclude(req, result, diag)` may add to a failure's diagnostics. A
+/// half-used connection never goes back into the pool.
+template <class Result, class Body, class Request>
+boost::asio::awaitable<std::pair<error_code, Result>>
+perform(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d, Request request)
+{
+    namespace net = boost::asio;
+    client_request<Body> req;
+    if (auto ec = request.build(*impl, req, *d))
+        co_return std::pair<error_code, Result>{ec, Result{}};
+    constexpr bool idempotent = Request::idempotent;
+    reply_parser<Result> parse;
+    exchange_result r;
+    std::string failure;
+    auto ticket = impl->scheduler().make_ticket();
+    for (;;) {
+        // Admitted at once in the usual case: no suspension, no post, no type-erased handler.
+        error_code admitted;
+        if (auto now = impl->scheduler().try_admit(ticket)) {
+            admitted = *now;
+        } else {
+            auto [ec] = co_await impl->scheduler().async_admit(
+                ticket, net::as_tuple(net::bind_cancellation_slot(st->admission.slot(), net::use_awaitable)));
+            admitted = ec;
+        }
+        if (impl->refused(*st, admitted, *d)) {
+            r = exchange_result{};
+            r.ec = admitted;
+            break;
+        }
+        ++d->attempts;
+        failure.clear();
+        // One attempt: a pooled connection and one exchange on it (or two, see resend_at_once).
+        for (int round = 0;; ++round) {
+            r = exchange_result{};
+            if (st->cancelled) {
+                r.ec = net::error::operation_aborted;
+                break;
+            }
+            http_connection* conn = impl->pool().take_idle();
+            if (!conn) {
+                auto acquired = co_await impl->pool().acquire(st->pool_wait.slot());
+                if (acquired.ec) {
+                    r.ec = st->cancelled ? error_code(net::error::operation_aborted) : acquired.ec;
+                    failure = std::move(acquired.failure);
+                    break;
+                }
+                conn = acquired.conn;
+            }
+            if (st->cancelled) { // cancelled just as the connection was handed over
+                impl->pool().release(conn, true);
+                r.ec = net::error::operation_aborted;
+                break;
+            }
+            const bool reused = conn->exchanges > 0;
+            st->active = conn;
+            const exchange_limits limits{impl->options().timeouts.stall,
+                                         impl->options().timeouts.request}; // named: g++ 12 and co_await temporaries
+            r = co_await conn->exchange(req, impl->options().max_response_bytes, limits);
+            st->active = nullptr;
+            if (!impl->resend_at_once(*st, conn, r, reused, round, idempotent, failure))
+                break;
+        }
+        if (impl->retry_after(*st, ticket, r, idempotent, parse))
+            continue;
+        impl->conclude(*st, r, failure, *d);
+        break;
+    }
+    auto result = impl->finish(r, parse, *d);
+    request.conclude(req, result, *d);
+    co_return result;
 }
 
 } // namespace carcheck::detail

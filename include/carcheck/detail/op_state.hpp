@@ -1,7 +1,9 @@
 #ifndef CARCHECK_DETAIL_OP_STATE_HPP
 #define CARCHECK_DETAIL_OP_STATE_HPP
 
+#include <carcheck/detail/completion_handler.hpp>
 #include <carcheck/detail/http_connection.hpp>
+#include <carcheck/detail/recycled_allocator.hpp>
 #include <carcheck/detail/serial_executor.hpp>
 #include <carcheck/diagnostics.hpp>
 
@@ -50,12 +52,12 @@ struct op_state {
 /// `serial`); the body runs as one coroutine, with no wrapper frame of its own to catch it.
 template <class T, class MakeBody, class OnException>
 void launch(const serial_executor& serial, const boost::asio::any_io_executor& user,
-            boost::asio::any_completion_handler<void(error_code, T)> handler, MakeBody make_body,
+            completion_handler<void(error_code, T)> handler, MakeBody make_body,
             OnException on_exception)
 {
     namespace net = boost::asio;
-    auto st = std::make_shared<op_state>();
-    auto slot = net::get_associated_cancellation_slot(handler);
+    auto st = std::allocate_shared<op_state>(recycled_allocator<op_state>{});
+    auto slot = net::get_associated_cancellation_slot(handler.handler);
     if (slot.is_connected()) {
         slot.assign([st, serial](net::cancellation_type) {
             net::post(serial, [st] { st->cancel(); });
@@ -65,19 +67,26 @@ void launch(const serial_executor& serial, const boost::asio::any_io_executor& u
         serial, make_body(st),
         [h = std::move(handler), st, user, on_exception = std::move(on_exception)](
             std::exception_ptr ep, std::pair<error_code, T> r) mutable {
-            auto slot = net::get_associated_cancellation_slot(h);
+            auto slot = net::get_associated_cancellation_slot(h.handler);
             if (slot.is_connected())
                 slot.clear();
             if (ep) {
                 r.first = on_exception(st, ep);
                 r.second = T{};
             }
-            // Handlers without an executor of their own complete on the executor the client
-            // was given, as Asio's I/O objects do.
-            auto ex = net::get_associated_executor(h, user);
-            net::dispatch(ex, [h = std::move(h), r = std::move(r)]() mutable {
-                std::move(h)(r.first, std::move(r.second));
-            });
+            // On the handler's executor; handlers without one complete on the executor the
+            // client was given, as Asio's I/O objects do (completion_handler took it already).
+            if (h.executor) {
+                auto ex = std::move(h.executor);
+                net::dispatch(ex, [h = std::move(h.handler), r = std::move(r)]() mutable {
+                    std::move(h)(r.first, std::move(r.second));
+                });
+            } else {
+                auto ex = net::get_associated_executor(h.handler, user);
+                net::dispatch(ex, [h = std::move(h.handler), r = std::move(r)]() mutable {
+                    std::move(h)(r.first, std::move(r.second));
+                });
+            }
         });
 }
 

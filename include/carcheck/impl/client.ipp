@@ -7,6 +7,7 @@
 #include <carcheck/detail/client_impl.hpp>
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/assert.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -118,11 +119,13 @@ CARCHECK_DECL client_impl::client_impl(net::any_io_executor ex, client_options o
 {
 }
 
-CARCHECK_DECL std::string client_impl::target(std::string_view path, const recognize_options* opts,
-                                              bool with_cropped, std::string_view image_url) const
+CARCHECK_DECL std::string_view client_impl::target(std::string_view path, const recognize_options* opts,
+                                                   bool with_cropped, std::string_view image_url) const
 {
-    std::string t;
-    // One allocation for the usual target: everything but a long country or image URL fits.
+    // Built in a buffer of the thread's that keeps its capacity: the request's fields copy
+    // the target anyway, so a string of its own would be one allocation per request more.
+    static thread_local std::string t;
+    t.clear();
     t.reserve(ep_.base_path.size() + path.size() + encoded_key_.size() + 96 + 3 * image_url.size());
     t += ep_.base_path;
     t += path;
@@ -181,6 +184,53 @@ CARCHECK_DECL std::string client_impl::redact(std::string text) const
     return text;
 }
 
+CARCHECK_DECL bool client_impl::refused(const op_state& st, error_code& ec, diagnostics& diag) const
+{
+    if (st.cancelled)
+        ec = net::error::operation_aborted;
+    if (!ec)
+        return false;
+    if (ec == error::monthly_limit)
+        diag.client_message = "not sent: the monthly credits are spent (an earlier reply was 402)";
+    else if (ec == error::queue_full)
+        diag.client_message = "not sent: the request queue is full";
+    return true;
+}
+
+CARCHECK_DECL bool client_impl::resend_at_once(const op_state& st, http_connection* conn, exchange_result& r,
+                                               bool reused, int round, bool idempotent, std::string& failure)
+{
+    pool().release(conn, r.reusable && !st.cancelled);
+    if (st.cancelled) {
+        r.ec = net::error::operation_aborted;
+        return false;
+    }
+    if (r.ec && pool().closed()) {
+        r.ec = error::client_closed;
+        failure = "the client was closed while the request was in progress";
+        return false;
+    }
+    // Body errors (file changed) are final: is_connection_failure() is false for them.
+    const bool safe = !r.response_started && (!r.request_fully_written || idempotent);
+    if (reused && safe && round == 0 && is_connection_failure(r.ec))
+        return true;
+    if (r.ec)
+        failure = std::move(r.failure);
+    return false;
+}
+
+CARCHECK_DECL void client_impl::conclude(const op_state& st, exchange_result& r, std::string& failure,
+                                         diagnostics& diag) const
+{
+    if (r.ec) {
+        if (st.cancelled)
+            r.ec = net::error::operation_aborted;
+        diag.client_message = redact(std::move(failure));
+    } else if (!r.request_fully_written) {
+        diag.client_message = "the server replied before the whole request was sent";
+    }
+}
+
 CARCHECK_DECL error_code client_impl::check_status(const client_response& res,
                                                    diagnostics& diag) const
 {
@@ -212,7 +262,7 @@ CARCHECK_DECL error_code client_impl::check_status(const client_response& res,
 /// diagnostics::client_message.
 template <class Result, class Body>
 void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
-                   net::any_completion_handler<void(error_code, Result)> h, Body body)
+                   completion_handler<void(error_code, Result)> h, Body body)
 {
     auto make_body = [impl, diag, body = std::move(body)](std::shared_ptr<op_state> st) mutable {
         diagnostics& d = diag ? *diag : st->scratch;
@@ -245,75 +295,89 @@ void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                    std::move(on_exception));
 }
 
-inline reply_pair invalid(error_code ec)
-{
-    return {ec, recognition{}};
-}
-
-/// The shape every recognize operation shares: options checked, the request for `path`
-/// built (`prepare(req, diag)` gives it its body and may refuse, e.g. a missing file), sent,
-/// its reply parsed. A body that failed mid-upload is named with its file. Everything is
-/// a parameter, so it lives in the coroutine frame (a lambda coroutine's captures would
-/// not outlive the lambda).
+/// The shape every recognize operation shares (a Request of perform()): options checked,
+/// the request for `path` built (`prepare(req, opts, diag)` gives it its body and may
+/// refuse, e.g. a missing file); a body that failed mid-upload is named with its file.
 template <class Body, class Prepare>
-net::awaitable<reply_pair> recognition_body(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st,
-                                            diagnostics* d, recognize_options opts, std::string_view path,
-                                            bool cropped_allowed, Prepare prepare)
-{
-    if (auto ec = impl->validate(opts, cropped_allowed, *d))
-        co_return invalid(ec);
-    client_request<Body> req{http::verb::post, impl->target(path, &opts, cropped_allowed), 11};
-    if (auto ec = prepare(req, opts, *d))
-        co_return invalid(ec);
-    impl->set_common_fields(req);
-    if constexpr (requires { req.body().content_type(); }) {
-        req.set(http::field::content_type, req.body().content_type());
-        req.prepare_payload();
-    } else {
-        req.content_length(0);
+struct recognition_request {
+    static constexpr bool idempotent = false;
+    recognize_options opts;
+    std::string_view path;
+    bool cropped_allowed;
+    Prepare prepare;
+
+    error_code build(client_impl& impl, client_request<Body>& req, diagnostics& d)
+    {
+        if (auto ec = impl.validate(opts, cropped_allowed, d))
+            return ec;
+        req.method(http::verb::post);
+        req.target(impl.target(path, &opts, cropped_allowed));
+        if (auto ec = prepare(req, opts, d))
+            return ec;
+        impl.set_common_fields(req);
+        if constexpr (requires { req.body().boundary(); }) {
+            // Composed on the stack: content_type()'s string would be one allocation more.
+            constexpr std::string_view type = "multipart/form-data; boundary=";
+            const std::string_view boundary = req.body().boundary();
+            char value[type.size() + 70]; // RFC 2046: a boundary has at most 70 characters
+            BOOST_ASSERT(boundary.size() <= 70);
+            type.copy(value, type.size());
+            boundary.copy(value + type.size(), boundary.size());
+            req.set(http::field::content_type, std::string_view(value, type.size() + boundary.size()));
+            req.prepare_payload();
+        } else if constexpr (requires { req.body().content_type(); }) {
+            req.set(http::field::content_type, req.body().content_type());
+            req.prepare_payload();
+        } else {
+            req.content_length(0);
+        }
+        return {};
     }
-    reply_parser<recognition> parse;
-    auto reply = co_await impl->send(*st, *d, req, false, parse);
-    auto r = impl->finish(reply, parse, *d);
-    if constexpr (requires { req.body().path(); }) {
-        if (r.first == error::file_changed || r.first == error::file_read_failed) {
-            d->client_message = "file " + req.body().path().string() + ": " + r.first.message();
-            if (!req.body().error_detail().empty())
-                d->client_message += " (" + req.body().error_detail() + ")";
+
+    void conclude(const client_request<Body>& req, reply_pair& r, diagnostics& d) const
+    {
+        if constexpr (requires { req.body().path(); }) {
+            if (r.first == error::file_changed || r.first == error::file_read_failed) {
+                d.client_message = "file " + req.body().path().string() + ": " + r.first.message();
+                if (!req.body().error_detail().empty())
+                    d.client_message += " (" + req.body().error_detail() + ")";
+            }
         }
     }
-    co_return r;
-}
+};
 
 template <class Body, class Prepare>
 void start_recognition(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
-                       net::any_completion_handler<void(error_code, recognition)> h, recognize_options opts,
+                       recognition_handler h, recognize_options opts,
                        std::string_view path, bool cropped_allowed, Prepare prepare)
 {
     run_operation<recognition>(
         impl, diag, std::move(h),
-        [opts = std::move(opts), path, cropped_allowed, prepare = std::move(prepare)](
+        [request = recognition_request<Body, Prepare>{std::move(opts), path, cropped_allowed, std::move(prepare)}](
             std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d) mutable {
-            return recognition_body<Body>(std::move(impl), std::move(st), d, std::move(opts), path,
-                                          cropped_allowed, std::move(prepare));
+            return perform<recognition, Body>(std::move(impl), std::move(st), d, std::move(request));
         });
 }
 
-inline net::awaitable<std::pair<error_code, config>> config_body(std::shared_ptr<client_impl> impl,
-                                                                 std::shared_ptr<op_state> st, diagnostics* d)
-{
-    // GET /config takes no parameters (spec): without a key it is sent without one.
-    client_request<http::empty_body> req{http::verb::get, impl->target("/config", nullptr, false), 11};
-    impl->set_common_fields(req);
-    reply_parser<config> parse;
-    auto reply = co_await impl->send(*st, *d, req, true, parse);
-    co_return impl->finish(reply, parse, *d);
-}
+/// GET /config (a Request of perform()): it takes no parameters (spec); without a key it
+/// is sent without one.
+struct config_request {
+    static constexpr bool idempotent = true;
+
+    error_code build(client_impl& impl, client_request<http::empty_body>& req, diagnostics&) const
+    {
+        req.method(http::verb::get);
+        req.target(impl.target("/config", nullptr, false));
+        impl.set_common_fields(req);
+        return {};
+    }
+    void conclude(const client_request<http::empty_body>&, std::pair<error_code, config>&, diagnostics&) const {}
+};
 
 } // namespace detail
 
 CARCHECK_DECL client::client(asio::any_io_executor ex, client_options opts)
-    : impl_(std::make_shared<detail::client_impl>(std::move(ex), std::move(opts)))
+    : user_(ex), impl_(std::make_shared<detail::client_impl>(std::move(ex), std::move(opts)))
 {
 }
 
@@ -362,7 +426,11 @@ CARCHECK_DECL void start_run(std::shared_ptr<client_impl> impl, asio::any_comple
 
 CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnostics* diag, config_handler h)
 {
-    run_operation<config>(impl, diag, std::move(h), &config_body);
+    run_operation<config>(impl, diag, std::move(h),
+                          [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d) {
+                              return perform<config, http::empty_body>(std::move(impl), std::move(st), d,
+                                                                       config_request{});
+                          });
 }
 
 // How each operation gives the request its body. Named types, not lambdas: they are stored
