@@ -3,6 +3,7 @@
 // another thread serve that thread, each size class keeps a bounded number, and Beast's
 // fields work on it (insert, lookup, erase, copies, the rate-limit headers). The file
 // buffers of detail::recycled_block: handed out again when large enough, at most two kept.
+// Memory freed after a thread's caches were released (at thread or program exit) goes to the heap.
 // Under AddressSanitizer the caches are off by design.
 #include <carcheck/detail/recycled_fields.hpp>
 #include <carcheck/rate_limit.hpp>
@@ -172,4 +173,52 @@ BOOST_AUTO_TEST_CASE(a_file_buffer_serves_the_next_upload)
     BOOST_TEST(block_buffer_cache::cached() == before);
 }
 
+
+// Memory freed by a destructor that runs after the thread's caches are gone (a later
+// thread_local, or a static such as an io_context destroyed at exit) goes to the heap: the
+// caches are closed, never used again after they were released.
+namespace {
+std::size_t small_kept_at_exit = 99;
+std::size_t buffers_kept_at_exit = 99;
+struct frees_at_thread_exit {
+    bool armed = false;
+    ~frees_at_thread_exit()
+    {
+        if (!armed)
+            return;
+        small_block_cache::give(small_block_cache::take(64), 64);
+        small_kept_at_exit = small_block_cache::cached(0);
+        recycled_block b;
+        b.reserve(1024);
+        b.reset();
+        buffers_kept_at_exit = block_buffer_cache::cached();
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(memory_freed_after_the_caches_are_released_goes_to_the_heap)
+{
+    std::size_t small_kept_while_running = 0;
+    std::size_t buffers_kept_while_running = 0;
+    std::thread t([&] {
+        // Constructed before the caches start keeping, so destroyed after they are released.
+        static thread_local frees_at_thread_exit late;
+        late.armed = true;
+        small_block_cache::give(small_block_cache::take(64), 64);
+        small_kept_while_running = small_block_cache::cached(0);
+        recycled_block b;
+        b.reserve(1024);
+        b.reset();
+        buffers_kept_while_running = block_buffer_cache::cached();
+    });
+    t.join();
+#if CARCHECK_RECYCLE_BLOCKS
+    BOOST_TEST(small_kept_while_running == 1u);
+    BOOST_TEST(buffers_kept_while_running == 1u);
+#endif
+    BOOST_TEST(small_kept_at_exit == 0u);
+    BOOST_TEST(buffers_kept_at_exit == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+

@@ -43,7 +43,7 @@ public:
         if (!CARCHECK_RECYCLE_BLOCKS || bytes == 0 || bytes > max_block)
             return ::operator new(bytes);
         const std::size_t c = (bytes - 1) / granule;
-        auto& l = lists();
+        auto& l = lists;
         if (node* n = l.head[c]) {
             l.head[c] = n->next;
             --l.count[c];
@@ -57,7 +57,9 @@ public:
         if (!CARCHECK_RECYCLE_BLOCKS || bytes == 0 || bytes > max_block)
             return ::operator delete(p);
         const std::size_t c = (bytes - 1) / granule;
-        auto& l = lists();
+        auto& l = lists;
+        if (l.state != open && !start_keeping(l))
+            return ::operator delete(p);
         if (l.count[c] >= kept(c))
             return ::operator delete(p);
         l.head[c] = ::new (p) node{l.head[c]};
@@ -65,34 +67,46 @@ public:
     }
 
     /// Freed blocks of class c this thread holds now.
-    static std::size_t cached(std::size_t c) noexcept { return lists().count[c]; }
+    static std::size_t cached(std::size_t c) noexcept { return lists.count[c]; }
 
 private:
     struct node {
         node* next;
     };
+    enum state_t : unsigned char { unused, open, closed };
+    // Trivially destructible, so it stays usable until the thread's storage is gone: a block
+    // freed by a later thread_local or static destructor (an io_context destroyed at exit)
+    // finds the cache closed and goes to the heap.
     struct free_lists {
-        node* head[classes] = {};
-        std::size_t count[classes] = {};
-        free_lists() = default;
-        free_lists(const free_lists&) = delete;
-        free_lists& operator=(const free_lists&) = delete;
-        ~free_lists()
+        node* head[classes];
+        std::size_t count[classes];
+        state_t state;
+    };
+    struct drain_at_exit {
+        ~drain_at_exit()
         {
-            for (node* n : head)
-                while (n) {
-                    node* next = n->next;
+            lists.state = closed;
+            for (std::size_t c = 0; c < classes; ++c) {
+                while (node* n = lists.head[c]) {
+                    lists.head[c] = n->next;
                     ::operator delete(n);
-                    n = next;
                 }
+                lists.count[c] = 0;
+            }
         }
     };
 
-    static free_lists& lists() noexcept
+    static bool start_keeping(free_lists& l) noexcept
     {
-        static thread_local free_lists l;
-        return l;
+        if (l.state == closed)
+            return false;
+        static thread_local drain_at_exit drain; // registers the drain for this thread
+        (void)drain;
+        l.state = open;
+        return true;
     }
+
+    static inline thread_local constinit free_lists lists{};
 };
 
 /// A stateless allocator over small_block_cache: all instances are interchangeable.
@@ -136,8 +150,7 @@ public:
     static std::byte* take(std::size_t bytes, std::size_t& capacity)
     {
         if (CARCHECK_RECYCLE_BLOCKS && bytes <= max_block) {
-            auto& s = slots();
-            for (auto& e : s.entry)
+            for (auto& e : slots.entry)
                 if (e.block && e.capacity >= bytes) {
                     capacity = e.capacity;
                     return std::exchange(e.block, nullptr);
@@ -151,8 +164,8 @@ public:
     {
         if (!p)
             return;
-        if (CARCHECK_RECYCLE_BLOCKS && capacity <= max_block) {
-            auto& s = slots();
+        auto& s = slots;
+        if (CARCHECK_RECYCLE_BLOCKS && capacity <= max_block && (s.state == open || start_keeping(s))) {
             slot* smallest = &s.entry[0];
             for (auto& e : s.entry) {
                 if (!e.block) {
@@ -175,33 +188,42 @@ public:
     static std::size_t cached() noexcept
     {
         std::size_t n = 0;
-        for (const auto& e : slots().entry)
+        for (const auto& e : slots.entry)
             n += e.block != nullptr;
         return n;
     }
 
 private:
     struct slot {
-        std::byte* block = nullptr;
-        std::size_t capacity = 0;
+        std::byte* block;
+        std::size_t capacity;
     };
+    enum state_t : unsigned char { unused, open, closed };
+    // Trivially destructible for the same reason as small_block_cache's lists.
     struct slot_array {
         slot entry[kept];
-        slot_array() = default;
-        slot_array(const slot_array&) = delete;
-        slot_array& operator=(const slot_array&) = delete;
-        ~slot_array()
+        state_t state;
+    };
+    struct drain_at_exit {
+        ~drain_at_exit()
         {
-            for (auto& e : entry)
-                ::operator delete(e.block);
+            slots.state = closed;
+            for (auto& e : slots.entry)
+                ::operator delete(std::exchange(e.block, nullptr));
         }
     };
 
-    static slot_array& slots() noexcept
+    static bool start_keeping(slot_array& s) noexcept
     {
-        static thread_local slot_array s;
-        return s;
+        if (s.state == closed)
+            return false;
+        static thread_local drain_at_exit drain;
+        (void)drain;
+        s.state = open;
+        return true;
     }
+
+    static inline thread_local constinit slot_array slots{};
 };
 
 /// A buffer from block_buffer_cache, given back when destroyed.
