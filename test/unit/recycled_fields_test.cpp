@@ -173,52 +173,53 @@ BOOST_AUTO_TEST_CASE(a_file_buffer_serves_the_next_upload)
     BOOST_TEST(block_buffer_cache::cached() == before);
 }
 
-
 // Memory freed by a destructor that runs after the thread's caches are gone (a later
 // thread_local, or a static such as an io_context destroyed at exit) goes to the heap: the
 // caches are closed, never used again after they were released.
 namespace {
-std::size_t small_kept_at_exit = 99;
-std::size_t buffers_kept_at_exit = 99;
+struct kept_blocks {
+    std::size_t small = 99;
+    std::size_t buffers = 99;
+};
+
+// Frees one small block and one file-read buffer; how many of each the thread keeps then.
+kept_blocks free_one_of_each()
+{
+    small_block_cache::give(small_block_cache::take(64), 64);
+    const std::size_t small = small_block_cache::cached(0);
+    recycled_block b;
+    b.reserve(1024);
+    b.reset();
+    return {small, block_buffer_cache::cached()};
+}
+
+kept_blocks kept_at_exit;
 struct frees_at_thread_exit {
     bool armed = false;
     ~frees_at_thread_exit()
     {
-        if (!armed)
-            return;
-        small_block_cache::give(small_block_cache::take(64), 64);
-        small_kept_at_exit = small_block_cache::cached(0);
-        recycled_block b;
-        b.reserve(1024);
-        b.reset();
-        buffers_kept_at_exit = block_buffer_cache::cached();
+        if (armed)
+            kept_at_exit = free_one_of_each();
     }
 };
 } // namespace
 
 BOOST_AUTO_TEST_CASE(memory_freed_after_the_caches_are_released_goes_to_the_heap)
 {
-    std::size_t small_kept_while_running = 0;
-    std::size_t buffers_kept_while_running = 0;
+    kept_blocks kept_while_running;
     std::thread t([&] {
         // Constructed before the caches start keeping, so destroyed after they are released.
         static thread_local frees_at_thread_exit late;
         late.armed = true;
-        small_block_cache::give(small_block_cache::take(64), 64);
-        small_kept_while_running = small_block_cache::cached(0);
-        recycled_block b;
-        b.reserve(1024);
-        b.reset();
-        buffers_kept_while_running = block_buffer_cache::cached();
+        kept_while_running = free_one_of_each();
     });
     t.join();
 #if CARCHECK_RECYCLE_BLOCKS
-    BOOST_TEST(small_kept_while_running == 1u);
-    BOOST_TEST(buffers_kept_while_running == 1u);
+    BOOST_TEST(kept_while_running.small == 1u);
+    BOOST_TEST(kept_while_running.buffers == 1u);
 #endif
-    BOOST_TEST(small_kept_at_exit == 0u);
-    BOOST_TEST(buffers_kept_at_exit == 0u);
+    BOOST_TEST(kept_at_exit.small == 0u);
+    BOOST_TEST(kept_at_exit.buffers == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
-

@@ -25,6 +25,33 @@
 
 namespace carcheck::detail {
 
+/// Whether a per-thread cache keeps blocks: not yet (nothing given back on this thread),
+/// open, or closed because its thread is releasing its storage.
+enum class cache_state : unsigned char { unused, open, closed };
+
+/// Opens Cache's per-thread storage on the first block given back and calls Cache::drain()
+/// when the thread ends; drain() closes the cache, so blocks freed afterwards (by a later
+/// thread_local or static destructor, such as an io_context destroyed at exit) go to the heap.
+template <class Cache>
+class drained_at_thread_exit {
+public:
+    /// True when `state` is open now: the caller may keep the block.
+    static bool keep(cache_state& state) noexcept
+    {
+        if (state == cache_state::closed)
+            return false;
+        static thread_local drainer registered; // its destructor runs at this thread's exit
+        (void)registered;
+        state = cache_state::open;
+        return true;
+    }
+
+private:
+    struct drainer {
+        ~drainer() { Cache::drain(); }
+    };
+};
+
 /// Freed blocks of up to max_block bytes, in size classes of `granule` bytes, at most
 /// class_budget bytes of each class kept (2048 blocks of 64 bytes, 256 of 512: enough for
 /// the fields of some hundred requests in flight, which are all freed and made again as
@@ -58,7 +85,7 @@ public:
             return ::operator delete(p);
         const std::size_t c = (bytes - 1) / granule;
         auto& l = lists;
-        if (l.state != open && !start_keeping(l))
+        if (l.state != cache_state::open && !drained_at_thread_exit<small_block_cache>::keep(l.state))
             return ::operator delete(p);
         if (l.count[c] >= kept(c))
             return ::operator delete(p);
@@ -73,37 +100,24 @@ private:
     struct node {
         node* next;
     };
-    enum state_t : unsigned char { unused, open, closed };
-    // Trivially destructible, so it stays usable until the thread's storage is gone: a block
-    // freed by a later thread_local or static destructor (an io_context destroyed at exit)
-    // finds the cache closed and goes to the heap.
+    // Trivially destructible, so it stays usable until the thread's storage is gone.
     struct free_lists {
         node* head[classes];
         std::size_t count[classes];
-        state_t state;
-    };
-    struct drain_at_exit {
-        ~drain_at_exit()
-        {
-            lists.state = closed;
-            for (std::size_t c = 0; c < classes; ++c) {
-                while (node* n = lists.head[c]) {
-                    lists.head[c] = n->next;
-                    ::operator delete(n);
-                }
-                lists.count[c] = 0;
-            }
-        }
+        cache_state state;
     };
 
-    static bool start_keeping(free_lists& l) noexcept
+    friend class drained_at_thread_exit<small_block_cache>;
+    static void drain() noexcept
     {
-        if (l.state == closed)
-            return false;
-        static thread_local drain_at_exit drain; // registers the drain for this thread
-        (void)drain;
-        l.state = open;
-        return true;
+        lists.state = cache_state::closed;
+        for (std::size_t c = 0; c < classes; ++c) {
+            while (node* n = lists.head[c]) {
+                lists.head[c] = n->next;
+                ::operator delete(n);
+            }
+            lists.count[c] = 0;
+        }
     }
 
     static inline thread_local constinit free_lists lists{};
@@ -165,7 +179,7 @@ public:
         if (!p)
             return;
         auto& s = slots;
-        if (CARCHECK_RECYCLE_BLOCKS && capacity <= max_block && (s.state == open || start_keeping(s))) {
+        if (CARCHECK_RECYCLE_BLOCKS && capacity <= max_block && (s.state == cache_state::open || drained_at_thread_exit<block_buffer_cache>::keep(s.state))) {
             slot* smallest = &s.entry[0];
             for (auto& e : s.entry) {
                 if (!e.block) {
@@ -198,29 +212,18 @@ private:
         std::byte* block;
         std::size_t capacity;
     };
-    enum state_t : unsigned char { unused, open, closed };
     // Trivially destructible for the same reason as small_block_cache's lists.
     struct slot_array {
         slot entry[kept];
-        state_t state;
-    };
-    struct drain_at_exit {
-        ~drain_at_exit()
-        {
-            slots.state = closed;
-            for (auto& e : slots.entry)
-                ::operator delete(std::exchange(e.block, nullptr));
-        }
+        cache_state state;
     };
 
-    static bool start_keeping(slot_array& s) noexcept
+    friend class drained_at_thread_exit<block_buffer_cache>;
+    static void drain() noexcept
     {
-        if (s.state == closed)
-            return false;
-        static thread_local drain_at_exit drain;
-        (void)drain;
-        s.state = open;
-        return true;
+        slots.state = cache_state::closed;
+        for (auto& e : slots.entry)
+            ::operator delete(std::exchange(e.block, nullptr));
     }
 
     static inline thread_local constinit slot_array slots{};
