@@ -108,6 +108,15 @@ inline BIO_METHOD* method()
     return m;
 }
 
+// SSL_get_error() reads the thread's error queue, so it must be empty before each call into
+// OpenSSL. ERR_clear_error() rewrites all of its slots (~100 ns, several times a request);
+// looking first costs a sixth of that and the queue is almost always empty already.
+inline void empty_error_queue() noexcept
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 [[noreturn]] inline void fail(const char* what)
 {
     const unsigned long e = ERR_get_error();
@@ -126,7 +135,7 @@ CARCHECK_DECL tls_socket::tls_socket(socket_type socket, SSL_CTX* ctx) : socket_
     BIO_METHOD* m = tls_wire::method();
     if (!m)
         tls_wire::fail("tls_socket: BIO_meth_new");
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     ssl_ = SSL_new(ctx);
     if (!ssl_)
         tls_wire::fail("tls_socket: SSL_new");
@@ -188,13 +197,13 @@ CARCHECK_DECL tls_step tls_socket::outcome(int ret, int sys)
         st.ec = net::ssl::error::unexpected_result;
         break;
     }
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     return st;
 }
 
 CARCHECK_DECL tls_step tls_socket::handshake_step()
 {
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     errno = 0;
     const int r = SSL_do_handshake(ssl_);
     const int sys = errno;
@@ -205,7 +214,7 @@ CARCHECK_DECL tls_step tls_socket::handshake_step()
 
 CARCHECK_DECL tls_step tls_socket::read_step(void* data, std::size_t size, std::size_t& done)
 {
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     errno = 0;
     std::size_t n = 0;
     const int r = SSL_read_ex(ssl_, data, size, &n);
@@ -219,7 +228,7 @@ CARCHECK_DECL tls_step tls_socket::read_step(void* data, std::size_t size, std::
 
 CARCHECK_DECL tls_step tls_socket::write_step(const void* data, std::size_t size, std::size_t& written, bool more)
 {
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     errno = 0;
     std::size_t n = 0;
     wire_.more = more;
@@ -240,14 +249,14 @@ CARCHECK_DECL bool tls_socket::nothing_buffered() noexcept
         return true;
     // Bytes inside OpenSSL (read ahead with the last record): a session ticket or a key
     // update is processed and forgotten; data or a close_notify means not idle.
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     unsigned char c = 0;
     std::size_t n = 0;
     const int r = SSL_peek_ex(ssl_, &c, 1, &n);
     if (r == 1)
         return false;
     const int e = SSL_get_error(ssl_, r);
-    ERR_clear_error();
+    tls_wire::empty_error_queue();
     return e == SSL_ERROR_WANT_READ && !SSL_has_pending(ssl_);
 }
 
