@@ -38,6 +38,27 @@ BOOST_AUTO_TEST_CASE(missing_and_malformed_headers_are_tolerated)
     BOOST_TEST(carcheck::parse_header_integer("\t42").value() == 42);
 }
 
+BOOST_AUTO_TEST_CASE(the_first_of_repeated_headers_counts_and_look_alikes_do_not)
+{
+    http::fields f;
+    f.insert("Server", "nginx");
+    f.insert("X-RateLimit-Limited", "5");
+    f.insert("X-RateLimit-", "6");
+    f.insert("X-RateLimit-Limit", "60");
+    f.insert(http::field::date, "Sun, 06 Nov 1994 08:49:37 GMT");
+    f.insert("x-ratelimit-limit", "70");
+    f.insert("X-RateLimit-Remaining", "7");
+    f.insert(http::field::date, "Mon, 07 Nov 1994 08:49:37 GMT");
+    f.insert("X-RateLimit-Remaining", "8");
+    auto info = carcheck::parse_rate_limit(f);
+    BOOST_TEST(info.limit.value() == 60);
+    BOOST_TEST(info.remaining.value() == 7);
+    BOOST_TEST(!info.reset_epoch.has_value());
+    BOOST_REQUIRE(info.server_date.has_value());
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(info.server_date->time_since_epoch()).count() ==
+               784111777);
+}
+
 BOOST_AUTO_TEST_CASE(http_dates)
 {
     using namespace std::chrono;
