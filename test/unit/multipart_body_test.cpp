@@ -383,6 +383,62 @@ BOOST_AUTO_TEST_CASE(file_truncated_or_grown_after_open)
     }
 }
 
+// write_into (what the client uses for small requests: the body in one buffer, the file read
+// straight into it) hands out exactly the bytes get() does, and refuses what get() refuses.
+BOOST_AUTO_TEST_CASE(write_into_gives_the_streamed_bytes_in_one_step)
+{
+    temp_dir tmp;
+    const auto content = random_string(30000, 23);
+    const auto path = tmp.write("car.jpg", content);
+    auto one_step = [](request& req, std::size_t room, error_code& ec) {
+        manual_writer m{req};
+        std::string out(room, '\0');
+        ec = m.init();
+        if (ec)
+            return std::string();
+        const std::size_t n = m.w.write_into({reinterpret_cast<std::byte*>(out.data()), out.size()}, ec);
+        out.resize(n);
+        return out;
+    };
+    std::vector<std::byte> image(reinterpret_cast<const std::byte*>(content.data()),
+                                 reinterpret_cast<const std::byte*>(content.data()) + content.size());
+    for (int source = 0; source < 2; ++source) {
+        auto req = make_request();
+        std::string message;
+        if (source == 0)
+            BOOST_TEST_REQUIRE(!req.body().open(path, message));
+        else
+            req.body().assign(image, "car.jpg");
+        req.body().add_field("country", "us");
+        prepare(req);
+        const std::size_t size = static_cast<std::size_t>(req.body().size());
+        const auto streamed = serialize(req).body;
+        error_code ec;
+        BOOST_TEST(one_step(req, size + 1, ec) == streamed);
+        BOOST_TEST(!ec);
+        BOOST_TEST(one_step(req, size + 1, ec) == streamed); // again from byte 0 (a retry)
+        // No room for the growth probe: refused, nothing written.
+        BOOST_TEST(one_step(req, size, ec).empty());
+        BOOST_TEST((ec == carcheck::error::invalid_argument));
+    }
+    // The file grows or shrinks after the attempt started: file_changed, as from get().
+    for (std::size_t new_size : {content.size() - 1, content.size() + 1}) {
+        const auto changing = tmp.write("changing.jpg", content);
+        auto req = make_request();
+        std::string message;
+        BOOST_TEST_REQUIRE(!req.body().open(changing, message));
+        prepare(req);
+        manual_writer m{req};
+        BOOST_TEST_REQUIRE(!m.init());
+        fs::resize_file(changing, new_size);
+        std::string out(static_cast<std::size_t>(req.body().size()) + 1, '\0');
+        error_code ec;
+        m.w.write_into({reinterpret_cast<std::byte*>(out.data()), out.size()}, ec);
+        BOOST_TEST((ec == carcheck::error::file_changed));
+        BOOST_TEST(!req.body().error_detail().empty());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(async_write_over_a_beast_stream)
 {
     temp_dir tmp;

@@ -12,8 +12,11 @@
 //
 // Memory: the writer holds one block buffer (64 KiB by default, or the file's size when
 // smaller; taken from and given back to a small per-thread cache, so consecutive small
-// uploads share one) and nothing else; a file of any size is sent in constant memory. Each serializer (one per send attempt) constructs a
-// new writer, which starts again at byte 0, so a retry resends the same request object.
+// uploads share one) and nothing else; a file of any size is sent in constant memory. Each
+// serializer (one per send attempt) constructs a new writer, which starts again at byte 0, so
+// a retry resends the same request object. A small request can skip the block buffer:
+// writer::write_into() puts the whole body into the caller's buffer, the file read straight
+// into place (the client does this for bodies up to 64 KiB).
 //
 // Block size: 64 KiB is a multiple of the 16 KiB TLS record, fits in L2 next to the TLS
 // buffers, and makes the read() syscall cost per byte negligible; a block read from the page
@@ -34,6 +37,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -254,6 +258,34 @@ public:
             done_ = true;
         }
         return std::make_pair(out, !done_);
+    }
+
+    /// Instead of get(), right after init(): the whole body in one step, written into `dst`
+    /// with the file read straight into place (no block buffer, no copy), for requests small
+    /// enough to be serialised into one buffer. `dst` must have room for size() + 1 bytes
+    /// (one more byte is asked of the file, to notice that it grew). Returns the bytes
+    /// written; errors as get(), and invalid_argument when `dst` is too small.
+    std::size_t write_into(std::span<std::byte> dst, error_code& ec)
+    {
+        ec = {};
+        const auto& src = body_.source_;
+        const std::string_view head = body_.head(), tail = body_.tail();
+        if (head_sent_ || done_ || dst.size() <= body_.size()) {
+            body_.error_detail_ = "write_into needs a fresh writer and room for the body and one byte more";
+            ec = error::invalid_argument;
+            return 0;
+        }
+        std::byte* at = dst.data();
+        std::memcpy(at, head.data(), head.size());
+        at += head.size();
+        if (auto e = reader_.rest_into(src, at, body_.error_detail_)) {
+            ec = e;
+            return 0;
+        }
+        at += src.size();
+        std::memcpy(at, tail.data(), tail.size());
+        head_sent_ = done_ = true;
+        return static_cast<std::size_t>(body_.size());
     }
 
 private:

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -246,13 +247,8 @@ public:
     error_code begin(const file_source& src, std::size_t block, std::string& detail)
     {
         offset_ = 0;
-        if (auto ec = src.begin_attempt(detail))
-            return ec;
-        if (src.is_file() && !buffer_) {
-            block_ = src.size() < block ? static_cast<std::size_t>(src.size()) : block;
-            buffer_.reserve(block_ + 1); // read_exact's growth probe needs one more byte at the end
-        }
-        return {};
+        block_ = src.size() < block ? static_cast<std::size_t>(src.size()) : block;
+        return src.begin_attempt(detail);
     }
 
     /// The next at most `max` bytes (a file's at most one block); empty at the end.
@@ -265,6 +261,8 @@ public:
         if (src.is_memory()) {
             out = src.memory().subspan(static_cast<std::size_t>(offset_), static_cast<std::size_t>(want));
         } else {
+            if (!buffer_) // taken at the first block and kept for retries
+                buffer_.reserve(block_ + 1); // read_exact's growth probe needs one more byte at the end
             if (want > block_)
                 want = block_;
             const auto n = static_cast<std::size_t>(want);
@@ -274,6 +272,23 @@ public:
             out = {buffer_.data(), n};
         }
         offset_ += want;
+        return {};
+    }
+
+    /// What is left of the source, copied (a file: read) into `dst`, which must have room for
+    /// it and one byte more (read_exact's growth probe). For sources small enough to be held
+    /// whole; no block buffer is used.
+    error_code rest_into(const file_source& src, std::byte* dst, std::string& detail)
+    {
+        const auto n = static_cast<std::size_t>(src.size() - offset_);
+        if (src.is_memory()) {
+            if (n != 0)
+                std::memcpy(dst, src.memory().data() + offset_, n);
+        } else if (n != 0) {
+            if (auto ec = src.read_exact(offset_, dst, n, detail))
+                return ec;
+        }
+        offset_ += n;
         return {};
     }
 

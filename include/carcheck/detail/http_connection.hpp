@@ -24,8 +24,11 @@
 #include <poll.h>
 
 #include <chrono>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <variant>
 
@@ -112,7 +115,7 @@ public:
 private:
     /// Serialises the whole request into out_ (see exchange()); false when the body failed.
     template <class Body>
-    bool flatten(http::request_serializer<Body, client_fields>& sr, error_code& ec);
+    bool flatten(client_request<Body>& req, std::size_t body_size, error_code& ec);
 
     /// After each step of an exchange: when the watchdog cut it, the outcome is a timeout
     /// (whatever the cancelled operation reported, even a success that raced the cancel).
@@ -194,10 +197,36 @@ inline bool http_connection::timed_out(exchange_result& r, const char* phase)
     return true;
 }
 
+/// A Body whose writer can put the whole body into one buffer itself (multipart_file_body:
+/// the file is read straight into place instead of through its block buffer).
 template <class Body>
-bool http_connection::flatten(http::request_serializer<Body, client_fields>& sr, error_code& ec)
+concept writes_into_one_buffer = requires(typename Body::writer& w, std::span<std::byte> dst, error_code& ec) {
+    { w.write_into(dst, ec) } -> std::same_as<std::size_t>;
+};
+
+template <class Body>
+bool http_connection::flatten(client_request<Body>& req, std::size_t body_size, error_code& ec)
 {
     out_.consume(out_.size());
+    if constexpr (writes_into_one_buffer<Body>) {
+        if (!req.chunked()) {
+            typename client_fields::writer head(req, req.version(), req.method());
+            const auto h = head.get();
+            out_.commit(boost::asio::buffer_copy(out_.prepare(boost::asio::buffer_size(h)), h));
+            typename Body::writer body(req.base(), req.body());
+            body.init(ec);
+            if (ec)
+                return false;
+            const auto room = out_.prepare(body_size + 1);
+            const std::size_t n = body.write_into({static_cast<std::byte*>(room.data()), room.size()}, ec);
+            if (ec)
+                return false;
+            out_.commit(n);
+            return true;
+        }
+    }
+    // Gone before the write: a body's file buffer is free again for the next request.
+    http::request_serializer<Body, client_fields> sr{req};
     do {
         sr.next(ec, [&](error_code&, const auto& buffers) {
             const std::size_t n = boost::asio::buffer_size(buffers);
@@ -234,13 +263,7 @@ http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exc
         // framing and image together. Written piecewise, the header, the part header, the
         // image and the closing delimiter each became a write_some of their own -- a TLS
         // record and a send() for each -- which cost more than copying some tens of KB once.
-        bool flattened;
-        {
-            // Gone before the write: the body's file buffer is free again for the next request.
-            http::request_serializer<Body, client_fields> serializer{req};
-            flattened = flatten(serializer, wec);
-        }
-        if (flattened) {
+        if (flatten(req, static_cast<std::size_t>(*payload), wec)) {
             if (auto* t = tls()) {
                 auto op = boost::asio::async_write(*t, out_.data(), as_tuple(deferred));
                 wec = std::get<0>(co_await std::move(op));
