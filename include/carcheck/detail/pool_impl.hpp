@@ -87,7 +87,7 @@ private:
     void hand_over(http_connection* c);
     void destroy(http_connection* c) noexcept;
     void remember_session(http_connection& c) noexcept;
-    bool expired(const http_connection& c) const noexcept;
+    bool expired(const http_connection& c, steady_clock::time_point now) const noexcept;
 
     boost::asio::any_io_executor user_;
     serial_executor serial_;
