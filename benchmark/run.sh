@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # carcheck benchmark harness: the one command.
 #
-#   bash benchmark/run.sh            # full run (~7-9 minutes on 2 cores, build excluded)
+#   bash benchmark/run.sh            # full run (~15 minutes on 2 cores, build excluded)
 #   bash benchmark/run.sh --quick    # smoke run (~1 minute): every program once, tiny loads
 #   bash benchmark/run.sh --cli-memory   # section 7c only: the CLI's peak RSS for 10 k / 100 k /
 #                                        # 1 M inputs and its 10,000-image batch rate (~2 minutes)
