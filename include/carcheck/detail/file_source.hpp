@@ -261,8 +261,9 @@ public:
         if (src.is_memory()) {
             out = src.memory().subspan(static_cast<std::size_t>(offset_), static_cast<std::size_t>(want));
         } else {
-            if (!buffer_) // taken at the first block and kept for retries
-                buffer_.reserve(block_ + 1); // read_exact's growth probe needs one more byte at the end
+            // Taken at the first block and kept for retries (a no-op when it is large enough);
+            // read_exact's growth probe needs one more byte at the end.
+            buffer_.reserve(block_ + 1);
             if (want > block_)
                 want = block_;
             const auto n = static_cast<std::size_t>(want);
