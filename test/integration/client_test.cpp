@@ -654,6 +654,50 @@ BOOST_AUTO_TEST_CASE(request_timeout_then_pool_still_serves)
     BOOST_TEST(ok.results.size() == 1u);
 }
 
+// A small upload is written in one buffer (the file read straight into it). A file that
+// changed while its request waited for a connection ends that request with file_changed,
+// naming the file: nothing of it is sent and no credit is spent.
+BOOST_AUTO_TEST_CASE(a_file_changed_while_waiting_is_refused_before_sending)
+{
+    auto o = default_mock_options();
+    o.slow_delay = std::chrono::milliseconds(400);
+    mock_fixture f(o);
+    auto co = f.options();
+    co.max_connections = 1;
+    carcheck::client c(f.ioc.get_executor(), co);
+    const auto first = f.image("WAIT1");
+    const auto second = f.image("WAIT2");
+    carcheck::recognize_options opts;
+    f.server.inject(mock::fault::slow_headers); // holds the one connection for 400 ms
+    carcheck::diagnostics first_diag, second_diag;
+    carcheck::error_code first_ec, second_ec;
+    carcheck::recognition first_result;
+    int done = 0;
+    auto finish = [&] {
+        if (++done == 2)
+            f.ioc.stop();
+    };
+    c.recognize_file(first, opts, first_diag, [&](carcheck::error_code ec, carcheck::recognition r) {
+        first_ec = ec;
+        first_result = std::move(r);
+        finish();
+    });
+    c.recognize_file(second, opts, second_diag, [&](carcheck::error_code ec, carcheck::recognition) {
+        second_ec = ec;
+        finish();
+    });
+    asio::steady_timer grow(f.ioc, std::chrono::milliseconds(150));
+    grow.async_wait([&](boost::system::error_code) { fs::resize_file(second, fs::file_size(second) + 1); });
+    f.ioc.run_for(std::chrono::seconds(30));
+    BOOST_REQUIRE_EQUAL(done, 2);
+    BOOST_TEST(!first_ec);
+    BOOST_REQUIRE_EQUAL(first_result.results.size(), 1u);
+    BOOST_TEST(first_result.results[0].plate == "WAIT1");
+    BOOST_TEST(second_ec == carcheck::error::file_changed);
+    BOOST_TEST(second_diag.client_message.find("WAIT2.jpg") != std::string::npos, second_diag.client_message);
+    BOOST_TEST(f.server.credits_used("test-key") == 1);
+}
+
 BOOST_AUTO_TEST_CASE(broken_responses_are_named_errors)
 {
     mock_fixture f;
