@@ -361,4 +361,33 @@ BOOST_AUTO_TEST_CASE(large_file_streams_in_constant_memory)
         BOOST_TEST(hwm_after - hwm_before < 16u * 1024);
 }
 
+// A writer begun again (init() resets it) after its body was given a larger file sends the
+// new file whole: its buffers grow with the block instead of being overrun.
+BOOST_AUTO_TEST_CASE(a_writer_begun_again_for_a_larger_file)
+{
+    temp_dir tmp;
+    const auto small = tmp.write("small.jpg", random_string(100, 3));
+    const auto large = tmp.write("large.jpg", random_string(200000, 4));
+    auto req = make_request();
+    std::string message;
+    BOOST_TEST_REQUIRE(!req.body().open(small, message));
+    prepare(req);
+    manual_writer m{req};
+    error_code ec;
+    std::string out;
+    BOOST_TEST_REQUIRE(!m.init());
+    while (m.step(ec, &out)) {
+    }
+    BOOST_TEST_REQUIRE(!ec);
+    BOOST_TEST(out == serialize(req).body);
+    BOOST_TEST_REQUIRE(!req.body().open(large, message));
+    prepare(req);
+    out.clear();
+    BOOST_TEST_REQUIRE(!m.init());
+    while (m.step(ec, &out)) {
+    }
+    BOOST_TEST(!ec);
+    BOOST_TEST(out == serialize(req).body);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,9 +125,12 @@ public:
         in_block_ = body_.block_size_ / 4 * 3;
         if ((ec = reader_.begin(src, in_block_, body_.error_detail_)))
             return;
-        if (!out_) {
-            const std::size_t first = src.size() < in_block_ ? static_cast<std::size_t>(src.size()) : in_block_;
-            out_ = std::make_unique_for_overwrite<char[]>(detail::base64::encoded_size(first) + 2);
+        // Kept for retries; made again only when a larger block needs more room.
+        const std::size_t first = src.size() < in_block_ ? static_cast<std::size_t>(src.size()) : in_block_;
+        const std::size_t room = detail::base64::encoded_size(first) + 2;
+        if (!out_ || out_capacity_ < room) {
+            out_ = std::make_unique_for_overwrite<char[]>(room);
+            out_capacity_ = room;
         }
     }
 
@@ -165,6 +168,7 @@ private:
     value_type& body_;
     detail::block_reader reader_;
     std::unique_ptr<char[]> out_;
+    std::size_t out_capacity_ = 0;
     std::size_t in_block_ = 0;
     bool started_ = false;
     bool done_ = false;
