@@ -18,7 +18,10 @@
 //    of a plate and of a candidate, `name` of a vehicle candidate, `countries` of /config,
 //    `code` of a country and `error` of an error body;
 //  - the top level must be an object; text that is not JSON gives
-//    "invalid JSON at offset N: <message>".
+//    "invalid JSON at offset N: <message>";
+//  - a member given twice counts as given once, the last time;
+//  - the text is read in one pass, and the first problem in document order is the one
+//    reported.
 // The parsers never throw (running out of memory is reported as errc::not_enough_memory) and
 // leave `out` unchanged on failure.
 

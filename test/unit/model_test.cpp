@@ -572,6 +572,68 @@ BOOST_AUTO_TEST_CASE(parsing_again_replaces_the_previous_result)
     BOOST_TEST(r.credits_monthly_used == 43);
 }
 
+// Keys and strings with escapes reach the reader in pieces; they are read whole.
+BOOST_AUTO_TEST_CASE(escaped_keys_and_strings_are_read_whole)
+{
+    // 300 KB of base64 as PHP's encoder sends it, with every '/' escaped.
+    std::string image, escaped;
+    for (int i = 0; i < 100'000; ++i) {
+        image += "ab/";
+        escaped += "ab\\/";
+    }
+    auto [ec, r, detail] = recognize(R"({"res\u0075lts":[{"pl\u0061te":"A\u0042C","region":"\"tx\""}],)"
+                                     R"("image_bytes":")" + escaped + R"(","uu\u0069d":"\u00e9"})");
+    BOOST_REQUIRE_MESSAGE(!ec, detail);
+    BOOST_REQUIRE_EQUAL(r.results.size(), 1u);
+    BOOST_TEST(r.results[0].plate == "ABC");
+    BOOST_TEST(r.results[0].region == "\"tx\"");
+    BOOST_REQUIRE(r.image_bytes.has_value());
+    BOOST_TEST(r.image_bytes->size() == image.size());
+    BOOST_TEST((*r.image_bytes == image));
+    BOOST_TEST(r.uuid == "\xc3\xa9");
+
+    // An escaped key the model does not know is skipped with its value.
+    auto unknown = recognize(R"({"results":[],"\u0078":{"results":7}})");
+    BOOST_TEST(!unknown.ec, unknown.detail);
+}
+
+BOOST_AUTO_TEST_CASE(a_member_given_twice_counts_the_last_time)
+{
+    auto [ec, r, detail] = recognize(
+        R"({"results":[{"plate":"A"}],"processing_time":{"total":1,"plates":2},"version":1,)"
+        R"("results":[{"plate":"B","candidates":[{"plate":"B1"}],"candidates":[{"plate":"B2"},{"plate":"B3"}]}],)"
+        R"("processing_time":{"total":3},"version":2,"image_bytes":"x","image_bytes":"yz"})");
+    BOOST_REQUIRE_MESSAGE(!ec, detail);
+    BOOST_REQUIRE_EQUAL(r.results.size(), 1u);
+    BOOST_TEST(r.results[0].plate == "B");
+    BOOST_REQUIRE_EQUAL(r.results[0].candidates.size(), 2u);
+    BOOST_TEST(r.results[0].candidates[0].plate == "B2");
+    BOOST_TEST(r.processing_time.total == 3.0);
+    BOOST_TEST(r.processing_time.plates == 0.0); // the second object replaces the first whole
+    BOOST_TEST(r.version == 2);
+    BOOST_TEST(r.image_bytes.value_or("") == "yz");
+}
+
+BOOST_AUTO_TEST_CASE(the_first_problem_in_document_order_is_reported)
+{
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {R"({"results":7,"version":"x"})", "results: expected an array, got number"},
+        {R"({"version":"x","results":7})", "version: expected an integer, got string"},
+        {R"({"results":[{"confidence":"x"}]})", "results[0].confidence: expected a number, got string"},
+        {R"({"results":[{"plate":"A"},{"plate":"B","coordinates":[{"x":1},{"y":"2"}]}],"version":[]})",
+         "results[1].coordinates[1].y: expected an integer, got string"},
+        {R"({"results":"x",)", "results: expected an array, got string"},
+    };
+    for (const auto& [json, expected] : cases) {
+        BOOST_TEST_CONTEXT(json)
+        {
+            auto [ec, r, detail] = recognize(json);
+            BOOST_TEST(ec == bad_response);
+            BOOST_TEST(detail == expected);
+        }
+    }
+}
+
 // Serialisation (value_from) ------------------------------------------------------------------
 
 namespace {
@@ -868,6 +930,13 @@ BOOST_AUTO_TEST_CASE(one_parse_gives_the_result_and_the_credit_counters)
     BOOST_TEST(!carcheck::detail::parse_recognition_reply(
         R"({"results": [], "extra": {"credits_monthly_used": 9}})", r, detail, nested));
     BOOST_TEST(!nested.used.has_value());
+
+    // null counts as absent, as for every optional member.
+    carcheck::detail::reply_credits null_used;
+    BOOST_TEST(!carcheck::detail::parse_recognition_reply(
+        R"({"results": [], "credits_monthly_used": null, "credits_monthly_total": 9})", r, detail, null_used));
+    BOOST_TEST(!null_used.used.has_value());
+    BOOST_TEST(null_used.total.value_or(-1) == 9);
 
     carcheck::detail::reply_credits broken;
     BOOST_TEST(carcheck::detail::parse_recognition_reply(R"({"results": 3, "credits_monthly_used": 1})", r, detail,

@@ -10,14 +10,17 @@ CARCHECK_DECL error_code parse_recognition_reply(std::string json, recognition& 
                                                  reply_credits& credits)
 {
     recognition result;
-    const error_code ec = model::parse_into(json, result, detail, [&](const boost::json::value& doc) {
-        // Looked up in the parsed document (the read above accepted their types).
-        const boost::json::object& o = doc.get_object();
-        if (o.contains("credits_monthly_used"))
+    model::member_set given = 0;
+    const error_code ec = model::parse_into(json, result, detail, &given);
+    constexpr std::size_t used_bit = model::member_index(model::recognition_members, "credits_monthly_used");
+    constexpr std::size_t total_bit = model::member_index(model::recognition_members, "credits_monthly_total");
+    static_assert(used_bit < std::size(model::recognition_members) && total_bit < std::size(model::recognition_members));
+    if (!ec) {
+        if (given & (model::member_set{1} << used_bit))
             credits.used = result.credits_monthly_used;
-        if (o.contains("credits_monthly_total"))
+        if (given & (model::member_set{1} << total_bit))
             credits.total = result.credits_monthly_total;
-    });
+    }
     if (!ec) {
         result.raw_json = std::move(json);
         out = std::move(result);
