@@ -385,18 +385,38 @@ public:
         return true;
     }
 
-    bool on_number_part(json::string_view, error_code&) { return true; }
-
-    bool on_int64(std::int64_t i, json::string_view, error_code& ec) { return on_number(i, ec); }
-    bool on_uint64(std::uint64_t u, json::string_view, error_code& ec) { return on_number(u, ec); }
-
-    bool on_double(double d, json::string_view, error_code& ec)
+    bool on_number_part(json::string_view, error_code&)
     {
+        number_split_ = true;
+        return true;
+    }
+
+    bool on_int64(std::int64_t i, json::string_view, error_code& ec)
+    {
+        number_split_ = false;
+        return on_number(i, ec);
+    }
+
+    bool on_uint64(std::uint64_t u, json::string_view, error_code& ec)
+    {
+        number_split_ = false;
+        return on_number(u, ec);
+    }
+
+    bool on_double(double d, json::string_view text, error_code& ec)
+    {
+        if (std::exchange(number_split_, false))
+            text = {}; // the last part only: exact() keeps d
         const slot s = next_scalar(false);
         if (s.type == nullptr)
             return true;
+        const bool finite = exact(d, text);
         switch (s.type->kind) {
-        case shape_kind::number: *static_cast<double*>(s.target) = d; return true;
+        case shape_kind::number:
+            if (!finite)
+                return fail("number out of range", ec);
+            *static_cast<double*>(s.target) = d;
+            return true;
         case shape_kind::int32: return integral(d, *static_cast<int*>(s.target), ec);
         case shape_kind::int64: return integral(d, *static_cast<std::int64_t*>(s.target), ec);
         case shape_kind::optional_int64: {
@@ -407,6 +427,8 @@ public:
             return true;
         }
         case shape_kind::label: {
+            if (!finite)
+                return fail("number out of range", ec);
             char buf[64];
             const auto res = std::to_chars(buf, buf + sizeof buf, d);
             if (res.ec != std::errc{})
@@ -551,6 +573,23 @@ private:
         return true;
     }
 
+    /// Replaces d, Boost.JSON's reading of text, by the nearest double (that reading can be
+    /// a unit in the last place off, so a value written back would not read the same), and
+    /// says whether the number fits a double: 1e400 reads as infinity, which no JSON can carry
+    /// on. A number the parser handed over in parts keeps its reading.
+    static bool exact(double& d, json::string_view text)
+    {
+        if (!text.empty()) {
+            double nearest = 0;
+            const char* end = text.data() + text.size();
+            const auto res = std::from_chars(text.data(), end, nearest);
+            if (res.ec == std::errc{} && res.ptr == end)
+                d = nearest;
+        }
+        // A number too small for a double reads as zero (from_chars calls it out of range).
+        return std::isfinite(d);
+    }
+
     template <class Out>
     bool integral(double d, Out& out, error_code& ec)
     {
@@ -636,6 +675,7 @@ private:
     std::string key_;           // a key that comes in parts
     std::string* string_ = nullptr; // where the parts of the current string go
     bool in_string_ = false;
+    bool number_split_ = false; // on_number_part came before the on_double that ends it
     bool failed_ = false;
     member_set top_members_ = 0;
 };
