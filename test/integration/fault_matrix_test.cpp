@@ -47,6 +47,7 @@ const fault_case matrix[] = {
     {mock::fault::stall, error::timeout},
     {mock::fault::huge_reply, error::response_too_large},
     {mock::fault::reset_during_request, {}},
+    {mock::fault::close_delimited, {}}, // a whole reply: read, not an error
 };
 
 mock::server_options matrix_server()

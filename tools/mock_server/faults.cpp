@@ -27,6 +27,7 @@ const char* to_string(fault f) noexcept
     case fault::chunked_truncated: return "chunked_truncated";
     case fault::wrong_content_length: return "wrong_content_length";
     case fault::reset_during_request: return "reset_during_request";
+    case fault::close_delimited: return "close_delimited";
     }
     return "unknown";
 }

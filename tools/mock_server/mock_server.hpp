@@ -47,7 +47,8 @@ enum class fault {
     huge_reply,
     chunked_truncated,
     wrong_content_length,
-    reset_during_request ///< RST while request body is arriving
+    reset_during_request, ///< RST while request body is arriving
+    close_delimited       ///< a whole reply without a length, ended by closing (TLS: with close_notify)
 };
 
 /// The enumerator's name ("close_mid_body"), for logs.

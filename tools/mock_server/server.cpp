@@ -532,6 +532,16 @@ asio::awaitable<bool> server::impl::write_reply(Stream& stream, http::response<h
             co_await raw(body);
         co_return drop(); // the surplus must not be read as the next reply
     }
+    case fault::close_delimited: {
+        // HTTP/1.1 allows a reply whose body ends with the connection (no Content-Length,
+        // not chunked), as old proxies send them; over TLS the close_notify says it is whole.
+        res.keep_alive(false);
+        res.erase(http::field::content_length);
+        res.erase(http::field::transfer_encoding);
+        if (co_await raw(serialize_head(res)) && co_await raw(body))
+            co_await close_gracefully(stream);
+        co_return true;
+    }
     case fault::chunked_truncated: {
         res.chunked(true);
         const auto head = serialize_head(res);
