@@ -12,11 +12,11 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <tuple>
 #include <variant>
 
 namespace carcheck::detail {
@@ -265,7 +266,9 @@ http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exc
         // record and a send() for each -- which cost more than copying some tens of KB once.
         if (flatten(req, static_cast<std::size_t>(*payload), wec)) {
             if (auto* t = tls()) {
-                auto op = boost::asio::async_write(*t, out_.data(), as_tuple(deferred));
+                // tls_socket's write_some writes the whole buffer before it completes: no
+                // async_write loop (and its work guard) around it.
+                auto op = t->async_write_some(out_.data(), as_tuple(deferred));
                 wec = std::get<0>(co_await std::move(op));
             } else {
                 auto op = boost::asio::async_write(*plain(), out_.data(), as_tuple(deferred));
@@ -309,17 +312,52 @@ http_connection::exchange(client_request<Body>& req, std::size_t body_limit, exc
     }
     const char* phase = early ? "reading a reply that came before the upload ended" : "reading the response";
 
-    // The response is read here rather than in a coroutine of its own: one frame less.
+    // The response is read here, with the stream's read_some and the parser, rather than
+    // through http::async_read: that is two composed operations (each with a work guard on
+    // the executor) around every read, and a coroutine of its own would be a frame more.
+    // The steps are those of http::async_read.
     client_response_parser parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(body_limit);
+    parser.eager(true);
     error_code rec;
-    if (auto* t = tls()) {
-        auto op = http::async_read(*t, buffer_, parser, as_tuple(deferred));
-        rec = std::get<0>(co_await std::move(op));
-    } else {
-        auto op = http::async_read(*plain(), buffer_, parser, as_tuple(deferred));
-        rec = std::get<0>(co_await std::move(op));
+    for (;;) {
+        if (buffer_.size() != 0) {
+            const std::size_t used = parser.put(buffer_.data(), rec);
+            buffer_.consume(used);
+            if (rec == http::error::need_more)
+                rec = {};
+            else if (rec || parser.is_done())
+                break;
+            else if (used != 0)
+                continue; // the header is done; the body follows in what is buffered
+        }
+        const std::size_t room = beast::read_size(buffer_, 64 * 1024);
+        if (room == 0) {
+            rec = http::error::buffer_overflow;
+            break;
+        }
+        std::size_t n = 0;
+        if (auto* t = tls()) {
+            auto op = t->async_read_some(buffer_.prepare(room), as_tuple(deferred));
+            std::tie(rec, n) = co_await std::move(op);
+        } else {
+            auto op = plain()->async_read_some(buffer_.prepare(room), as_tuple(deferred));
+            std::tie(rec, n) = co_await std::move(op);
+        }
+        buffer_.commit(n);
+        if (rec == boost::asio::error::eof) {
+            // A reply without a length ends with the connection; anything else is cut short.
+            if (parser.got_some()) {
+                rec = {};
+                parser.put_eof(rec);
+            } else {
+                rec = http::error::end_of_stream;
+            }
+            break;
+        }
+        if (rec)
+            break;
     }
     r.response_started = parser.got_some();
     if (timed_out(r, phase))
