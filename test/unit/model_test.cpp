@@ -7,7 +7,10 @@
 #include <boost/json/value_from.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <charconv>
 #include <cstdint>
+#include <iomanip>
+#include <random>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -308,6 +311,62 @@ BOOST_AUTO_TEST_CASE(numbers_read_as_the_nearest_double_and_come_back_unchanged)
     auto tiny = recognize(with_plate(R"("confidence":1e-400)"));
     BOOST_REQUIRE_MESSAGE(!tiny.ec, tiny.detail);
     BOOST_TEST(tiny.r.results[0].confidence == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(every_number_reads_as_from_chars_reads_it)
+{
+    // The reader takes Boost.JSON's reading where it is exact (at most 15 digits, scaled by
+    // 10^-22..10^22) and from_chars' otherwise: numbers on both sides of those bounds, and
+    // random ones of every length and scale, all read as from_chars reads them.
+    std::vector<std::string> texts{"0",
+                                   "-0.0",
+                                   "92.0",
+                                   "38.16",
+                                   "1e22",
+                                   "1e23",
+                                   "1e-22",
+                                   "1e-23",
+                                   "123456789012345e7",
+                                   "123456789012345e8",
+                                   "0.123456789012345",
+                                   "1234567890123456",
+                                   "9007199254740993",
+                                   "4.35e-22",
+                                   "8.9E+21",
+                                   "1.7976931348623157e308",
+                                   "2.2250738585072014e-308",
+                                   "7e0007",
+                                   "14.127156320378683"};
+    std::mt19937_64 rng(20261206);
+    for (int i = 0; i < 20000; ++i) {
+        const int digits = 1 + static_cast<int>(rng() % 19);
+        std::string t = (rng() % 4 == 0) ? "-" : "";
+        std::string mantissa = std::to_string(1 + rng() % 9);
+        while (static_cast<int>(mantissa.size()) < digits)
+            mantissa += static_cast<char>('0' + rng() % 10);
+        const int point = static_cast<int>(rng() % static_cast<unsigned>(digits + 1));
+        t += point == 0 ? "0." + mantissa : (point == digits ? mantissa : mantissa.substr(0, point) + "." + mantissa.substr(point));
+        if (t.back() == '.')
+            t.pop_back();
+        if (rng() % 2 == 0)
+            t += "e" + std::to_string(static_cast<int>(rng() % 61) - 30);
+        texts.push_back(std::move(t));
+    }
+    std::string members;
+    for (std::size_t i = 0; i < texts.size(); ++i)
+        members += std::string(i ? "," : "") + R"({"plate":"A","confidence":)" + texts[i] + "}";
+    auto [ec, r, detail] = recognize(with_plate(R"("candidates":[)" + members + "]"));
+    BOOST_REQUIRE_MESSAGE(!ec, detail);
+    BOOST_REQUIRE_EQUAL(r.results[0].candidates.size(), texts.size());
+    int wrong = 0;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        double expected = 0;
+        std::from_chars(texts[i].data(), texts[i].data() + texts[i].size(), expected);
+        if (r.results[0].candidates[i].confidence != expected && ++wrong <= 5)
+            BOOST_ERROR(texts[i] << " read as " << std::setprecision(17) << r.results[0].candidates[i].confidence
+                                 << ", from_chars: " << expected);
+    }
+    BOOST_TEST(wrong == 0);
 }
 
 BOOST_AUTO_TEST_CASE(wrong_types_name_the_json_path)
