@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <string>
 
 namespace http = boost::beast::http;
 
@@ -78,6 +79,24 @@ BOOST_AUTO_TEST_CASE(http_dates)
     BOOST_TEST(!carcheck::parse_http_date("Wed, 25 Nov 9999 13:05:35 GMT").has_value());
     BOOST_TEST(!carcheck::parse_http_date("Wed, 31 Dec 1969 23:59:59 GMT").has_value());
     BOOST_TEST(carcheck::parse_http_date("Mon, 31 Dec 2199 23:59:59 GMT").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(http_dates_of_every_month)
+{
+    using namespace std::chrono;
+    const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (unsigned m = 1; m <= 12; ++m) {
+        const std::string text = std::string("Mon, 15 ") + names[m - 1] + " 2026 12:00:00 GMT";
+        const auto d = carcheck::parse_http_date(text);
+        BOOST_REQUIRE_MESSAGE(d.has_value(), text);
+        const auto expected = sys_days{year{2026} / month{m} / day{15}} + hours{12};
+        BOOST_TEST(duration_cast<seconds>(d->time_since_epoch()).count() ==
+                   duration_cast<seconds>(expected.time_since_epoch()).count(), text);
+    }
+    // Month names are case-sensitive (RFC 9110's IMF-fixdate), and only the twelve.
+    BOOST_TEST(!carcheck::parse_http_date("Mon, 15 nov 2026 12:00:00 GMT").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Mon, 15 Jax 2026 12:00:00 GMT").has_value());
+    BOOST_TEST(!carcheck::parse_http_date("Mon, 15 Dez 2026 12:00:00 GMT").has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,7 +7,6 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/fields.hpp>
 
-#include <array>
 #include <charconv>
 
 namespace carcheck {
@@ -70,12 +69,14 @@ parse_http_date(std::string_view value) noexcept
         value[11] != ' ' || value[16] != ' ' || value[19] != ':' || value[22] != ':' ||
         value.substr(25) != " GMT")
         return std::nullopt;
-    static constexpr std::array<std::string_view, 12> months{
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // Every reply has a Date: the month is found by its three letters, compared in place.
+    static constexpr char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     unsigned month = 0;
-    for (unsigned i = 0; i < months.size(); ++i)
-        if (value.substr(8, 3) == months[i])
+    for (unsigned i = 0; i < 12; ++i)
+        if (value[8] == months[3 * i] && value[9] == months[3 * i + 1] && value[10] == months[3 * i + 2]) {
             month = i + 1;
+            break;
+        }
     int day = 0, year = 0, hour = 0, minute = 0, second = 0;
     if (month == 0 || !detail::parse_fixed_digits(value.substr(5, 2), day) ||
         !detail::parse_fixed_digits(value.substr(12, 4), year) ||
