@@ -606,8 +606,10 @@ plot {lines}
     if quick:
         w("> **Smoke run (`--quick`)**: one short run per measurement and small files. The figures only show "
           "that the programs work; they are not measurements and the targets below are not meaningful.\n")
-    runs_n = max(((r["rep"] or 0) for r in recs if not r["suite"].startswith("batch")), default=0)
-    w(f"Every figure is **min / median / max of {runs_n} run(s)** (section 7: of its pairs); ratios use medians. "
+    runs_n = max(((r["rep"] or 0) for r in recs if r["suite"] != "small" and not r["suite"].startswith("batch")), default=0)
+    small_n = max(((r["rep"] or 0) for r in recs if r["suite"] == "small"), default=0)
+    w(f"Every figure is **min / median / max of {runs_n} run(s)** (section 1: of {small_n}; section 7: of its "
+      "pairs); ratios use medians. "
       f"Server (nginx, one worker; carcheck-mock) on core {machine['server_cpu']}, every client "
       f"pinned to core {machine['client_cpu']} with `taskset`. Loopback only.\n")
     if failed:
