@@ -278,29 +278,30 @@ url_recognize="$endpoint/recognize?secret_key=bench-key&country=us"
 url_bytes="$endpoint/recognize_bytes?secret_key=bench-key&country=us"
 if ((quick)); then
   runs=1 dur=1 max_req=20000 concs=(8 64) var_concs=(8) large_sizes=(2 20) enc_mib=16 enc_reps=2 pool_req=1000
-  small_runs=1
+  small_runs=1 small_dur=1
 else
   runs=3 dur=3 max_req=200000 concs=(1 8 64) var_concs=(8 64) large_sizes=(20 200) enc_mib=64 enc_reps=5 pool_req=10000
-  # The small uploads hold four targets, and one client's requests/s moves by up to a third
-  # between seconds of the same run on a virtual machine (benchmark/analysis.md): their
-  # medians take more runs than the other sections' (~30 s a round).
-  small_runs=5
+  # The small uploads hold four targets, and a client's requests/s moves by up to a third
+  # between seconds of the same run on a virtual machine (benchmark/analysis.md): more and
+  # shorter runs than the other sections', so that the three clients compared at one
+  # concurrency run within seconds of each other, many times over (~25 s a round).
+  small_runs=7 small_dur=2
 fi
 # harness run: time-bounded (--timeout), records exit status, wall time and the child's rusage.
 run() { "${harness[@]}" run --raw "$raw" --launcher "$bin/carcheck_bench_rusage" "$@"; }
 
-log "1. small uploads: carcheck vs libcurl multi vs wrk (${concs[*]} concurrent, $small_runs runs, ${dur}s each)"
+log "1. small uploads: carcheck vs libcurl multi vs wrk (${concs[*]} concurrent, $small_runs runs, ${small_dur}s each)"
 for r in $(seq "$small_runs"); do
   for c in "${concs[@]}"; do
     run --suite small --client carcheck --conc "$c" --rep "$r" -- \
       "${pin_client[@]}" "$bin/carcheck_bench_client" --endpoint "$endpoint" --ca-file "$work/cert.pem" \
-      --file "$work/car.jpg" --requests "$max_req" --duration "$dur" --concurrency "$c" --mode multipart
+      --file "$work/car.jpg" --requests "$max_req" --duration "$small_dur" --concurrency "$c" --mode multipart
     run --suite small --client curl_multi --conc "$c" --rep "$r" -- \
       "${pin_client[@]}" "$bin/peer_curl_multi" --url "$url_recognize" --cacert "$work/cert.pem" \
-      --file "$work/car.jpg" --requests "$max_req" --duration "$dur" --concurrency "$c"
+      --file "$work/car.jpg" --requests "$max_req" --duration "$small_dur" --concurrency "$c"
     run --suite small --client wrk --conc "$c" --rep "$r" \
       --env "BENCH_BODY_FILE=$work/body.bin" --env "BENCH_CONTENT_TYPE=$content_type" -- \
-      "${pin_client[@]}" wrk -t1 -c "$c" -d "${dur}s" --timeout 10s -s "$bench_dir/wrk/recognize.lua" "$url_recognize"
+      "${pin_client[@]}" wrk -t1 -c "$c" -d "${small_dur}s" --timeout 10s -s "$bench_dir/wrk/recognize.lua" "$url_recognize"
   done
 done
 
