@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     auto res = parser.release();
     carcheck::diagnostics diag;
-    auto status_ec = impl().check_status(res, diag);
+    auto status_ec = impl().check_status(res, carcheck::detail::parse_rate_limit(res.base()), diag);
     if (leaks(diag.server_message) || leaks(diag.client_message))
         std::abort();
     if (!status_ec) {

@@ -39,8 +39,9 @@ public:
     CARCHECK_DECL error_code validate(const recognize_options& opts, bool cropped_allowed,
                                       diagnostics& diag) const;
 
-    /// Status and body of a reply to a typed error; fills diag.
-    CARCHECK_DECL error_code check_status(const client_response& res,
+    /// Status and body of a reply to a typed error; fills diag (its rate_limit with
+    /// `rate_limit`, the reply's fields as parse_rate_limit read them).
+    CARCHECK_DECL error_code check_status(const client_response& res, const rate_limit_info& rate_limit,
                                           diagnostics& diag) const;
 
     /// Replaces the secret key wherever it appears (server text may echo the query).
@@ -64,19 +65,22 @@ public:
 
     /// Tells the scheduler how an attempt ended (the body of a 200 goes to `on_success(body,
     /// outcome)` first: a 200 is final, never retried); true when it asks for a retry.
+    /// `rate_limit` gets the reply's rate-limit fields (empty without a reply), read once.
     template <class OnSuccess>
     bool retry_after(const op_state& st, carcheck::scheduler::ticket& ticket, exchange_result& r,
-                     bool idempotent, OnSuccess& on_success);
+                     bool idempotent, OnSuccess& on_success, rate_limit_info& rate_limit);
 
     /// The last attempt's outcome, as the operation's: cancellation wins, the failure text
     /// goes to diag.client_message (redacted).
     CARCHECK_DECL void conclude(const op_state& st, exchange_result& r, std::string& failure,
                                 diagnostics& diag) const;
 
-    /// The outcome as a Result: the transport error, the status's error (diag filled from
-    /// the error body) or the parse error naming the JSON path.
+    /// The outcome: the transport error, the status's error (diag filled from the error
+    /// body) or the parse error naming the JSON path; without one, the parsed Result is
+    /// moved to `out` (which is left as it was otherwise).
     template <class Result>
-    std::pair<error_code, Result> finish(exchange_result& r, reply_parser<Result>& parse, diagnostics& diag) const;
+    error_code finish(exchange_result& r, const rate_limit_info& rate_limit, reply_parser<Result>& parse,
+                      diagnostics& diag, Result& out) const;
 
     const serial_executor& serial() const noexcept { return pool_->serial(); }
     pool_impl& pool() noexcept { return *pool_; }
@@ -126,8 +130,9 @@ void client_impl::set_common_fields(client_request<Body>& req) const
 
 template <class OnSuccess>
 bool client_impl::retry_after(const op_state& st, carcheck::scheduler::ticket& ticket, exchange_result& r,
-                              bool idempotent, OnSuccess& on_success)
+                              bool idempotent, OnSuccess& on_success, rate_limit_info& rate_limit)
 {
+    rate_limit = {};
     attempt_outcome o;
     o.ec = r.ec;
     o.idempotent = idempotent;
@@ -136,6 +141,7 @@ bool client_impl::retry_after(const op_state& st, carcheck::scheduler::ticket& t
     if (!r.ec) {
         o.http_status = r.response.result_int();
         o.rate_limit = detail::parse_rate_limit(r.response.base());
+        rate_limit = o.rate_limit;
         o.received_at = std::chrono::system_clock::now();
         if (o.http_status == 200)
             on_success(std::move(r.response.body()), o);
@@ -144,18 +150,19 @@ bool client_impl::retry_after(const op_state& st, carcheck::scheduler::ticket& t
 }
 
 template <class Result>
-std::pair<error_code, Result> client_impl::finish(exchange_result& r, reply_parser<Result>& parse,
-                                                  diagnostics& diag) const
+error_code client_impl::finish(exchange_result& r, const rate_limit_info& rate_limit,
+                               reply_parser<Result>& parse, diagnostics& diag, Result& out) const
 {
     if (r.ec)
-        return {r.ec, Result{}};
-    if (auto ec = check_status(r.response, diag))
-        return {ec, Result{}};
+        return r.ec;
+    if (auto ec = check_status(r.response, rate_limit, diag))
+        return ec;
     if (parse.ec) {
         diag.client_message = redact(std::move(parse.detail));
-        return {parse.ec, Result{}};
+        return parse.ec;
     }
-    return {error_code{}, std::move(parse.value)};
+    out = std::move(parse.value);
+    return {};
 }
 
 /// One whole operation, as one coroutine (one frame: Asio allocates every frame larger
@@ -163,19 +170,21 @@ std::pair<error_code, Result> client_impl::finish(exchange_result& r, reply_pars
 /// is made by `request.build(impl, req, diag)` (which may refuse it), waits for the
 /// scheduler's admission, is exchanged on a pooled connection, and is sent again while the
 /// scheduler asks for a retry; the last reply (any status) or transport error becomes the
-/// Result, and `request.conclude(req, result, diag)` may add to a failure's diagnostics. A
-/// half-used connection never goes back into the pool.
+/// outcome (a Result written to `out` on success), and `request.conclude(req, ec, diag)`
+/// may add to a failure's diagnostics. A half-used connection never goes back into the pool.
 template <class Result, class Body, class Request>
-boost::asio::awaitable<std::pair<error_code, Result>>
-perform(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d, Request request)
+boost::asio::awaitable<error_code>
+perform(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d, Request request,
+        Result& out)
 {
     namespace net = boost::asio;
     client_request<Body> req;
     if (auto ec = request.build(*impl, req, *d))
-        co_return std::pair<error_code, Result>{ec, Result{}};
+        co_return ec;
     constexpr bool idempotent = Request::idempotent;
     reply_parser<Result> parse;
     exchange_result r;
+    rate_limit_info rate_limit; // of the last reply
     std::string failure;
     auto ticket = impl->scheduler().make_ticket();
     for (;;) {
@@ -226,14 +235,14 @@ perform(std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnos
             if (!impl->resend_at_once(*st, conn, r, reused, round, idempotent, failure))
                 break;
         }
-        if (impl->retry_after(*st, ticket, r, idempotent, parse))
+        if (impl->retry_after(*st, ticket, r, idempotent, parse, rate_limit))
             continue;
         impl->conclude(*st, r, failure, *d);
         break;
     }
-    auto result = impl->finish(r, parse, *d);
-    request.conclude(req, result, *d);
-    co_return result;
+    const error_code ec = impl->finish(r, rate_limit, parse, *d, out);
+    request.conclude(req, ec, *d);
+    co_return ec;
 }
 
 } // namespace carcheck::detail

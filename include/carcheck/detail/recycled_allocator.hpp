@@ -53,13 +53,14 @@ private:
 };
 
 /// Freed blocks of up to max_block bytes, in size classes of `granule` bytes, at most
-/// class_budget bytes of each class kept (2048 blocks of 64 bytes, 256 of 512: enough for
-/// the fields of some hundred requests in flight, which are all freed and made again as
-/// replies come in); larger blocks go to the heap directly.
+/// class_budget bytes of each class kept (2048 blocks of 64 bytes, 204 of 640: enough for
+/// the fields and operation states of some hundred requests in flight, which are all freed
+/// and made again as replies come in; an operation's state with its recognition is 528
+/// bytes); larger blocks go to the heap directly.
 class small_block_cache {
 public:
     static constexpr std::size_t granule = 64;
-    static constexpr std::size_t classes = 8;
+    static constexpr std::size_t classes = 10;
     static constexpr std::size_t max_block = granule * classes;
     static constexpr std::size_t class_budget = 128 * 1024;
     /// How many freed blocks of class c (blocks of (c + 1) * granule bytes) are kept.

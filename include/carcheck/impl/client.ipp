@@ -19,8 +19,6 @@ namespace detail {
 
 namespace net = boost::asio;
 
-using reply_pair = std::pair<error_code, recognition>;
-
 inline std::string query_encode(std::string_view v)
 {
     // Everything but RFC 3986 unreserved characters is percent-encoded: '+', '&', '=',
@@ -231,11 +229,11 @@ CARCHECK_DECL void client_impl::conclude(const op_state& st, exchange_result& r,
     }
 }
 
-CARCHECK_DECL error_code client_impl::check_status(const client_response& res,
+CARCHECK_DECL error_code client_impl::check_status(const client_response& res, const rate_limit_info& rate_limit,
                                                    diagnostics& diag) const
 {
     diag.http_status = res.result_int();
-    diag.rate_limit = detail::parse_rate_limit(res.base());
+    diag.rate_limit = rate_limit;
     const error_code ec = error_from_status(res.result_int());
     if (!ec)
         return ec;
@@ -264,11 +262,11 @@ template <class Result, class Body>
 void run_operation(const std::shared_ptr<client_impl>& impl, diagnostics* diag,
                    completion_handler<void(error_code, Result)> h, Body body)
 {
-    auto make_body = [impl, diag, body = std::move(body)](std::shared_ptr<op_state> st) mutable {
+    auto make_body = [impl, diag, body = std::move(body)](std::shared_ptr<op_state> st, Result& out) mutable {
         diagnostics& d = diag ? *diag : st->scratch;
         d.clear();
         st->diag = &d;
-        return body(impl, std::move(st), &d);
+        return body(impl, std::move(st), &d, out);
     };
     auto on_exception = [impl](const std::shared_ptr<op_state>& st, std::exception_ptr ep) {
         diagnostics& d = *st->diag;
@@ -334,11 +332,11 @@ struct recognition_request {
         return {};
     }
 
-    void conclude(const client_request<Body>& req, reply_pair& r, diagnostics& d) const
+    void conclude(const client_request<Body>& req, error_code ec, diagnostics& d) const
     {
         if constexpr (requires { req.body().path(); }) {
-            if (r.first == error::file_changed || r.first == error::file_read_failed) {
-                d.client_message = "file " + req.body().path().string() + ": " + r.first.message();
+            if (ec == error::file_changed || ec == error::file_read_failed) {
+                d.client_message = "file " + req.body().path().string() + ": " + ec.message();
                 if (!req.body().error_detail().empty())
                     d.client_message += " (" + req.body().error_detail() + ")";
             }
@@ -354,8 +352,8 @@ void start_recognition(const std::shared_ptr<client_impl>& impl, diagnostics* di
     run_operation<recognition>(
         impl, diag, std::move(h),
         [request = recognition_request<Body, Prepare>{std::move(opts), path, cropped_allowed, std::move(prepare)}](
-            std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d) mutable {
-            return perform<recognition, Body>(std::move(impl), std::move(st), d, std::move(request));
+            std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d, recognition& out) mutable {
+            return perform<recognition, Body>(std::move(impl), std::move(st), d, std::move(request), out);
         });
 }
 
@@ -371,7 +369,7 @@ struct config_request {
         impl.set_common_fields(req);
         return {};
     }
-    void conclude(const client_request<http::empty_body>&, std::pair<error_code, config>&, diagnostics&) const {}
+    void conclude(const client_request<http::empty_body>&, error_code, diagnostics&) const {}
 };
 
 } // namespace detail
@@ -427,9 +425,10 @@ CARCHECK_DECL void start_run(std::shared_ptr<client_impl> impl, asio::any_comple
 CARCHECK_DECL void start_get_config(std::shared_ptr<client_impl> impl, diagnostics* diag, config_handler h)
 {
     run_operation<config>(impl, diag, std::move(h),
-                          [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d) {
+                          [](std::shared_ptr<client_impl> impl, std::shared_ptr<op_state> st, diagnostics* d,
+                             config& out) {
                               return perform<config, http::empty_body>(std::move(impl), std::move(st), d,
-                                                                       config_request{});
+                                                                       config_request{}, out);
                           });
 }
 
