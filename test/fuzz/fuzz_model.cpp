@@ -1,9 +1,13 @@
 // Fuzz target: reply bodies parsed into the typed model. Any input must give either a
-// value or bad_response with a detail, never a crash, a leak or undefined behaviour; and
-// the one-pass reader must agree with Boost.JSON's document parser on what is JSON, and a
-// value it gives must come back unchanged through value_from and a second parse.
+// value or bad_response with a detail, never a crash, a leak or undefined behaviour; the
+// one-pass reader must agree with Boost.JSON's document parser on what is JSON, and a value
+// it gives must come back unchanged through value_from and a second parse; and what the fast
+// reader (the usual form of a reply) accepts, the general reader must accept too, filling the
+// structs to the same value and reporting the same members.
 #include <carcheck/error.hpp>
 #include <carcheck/model.hpp>
+// After model.hpp, which a header-only build needs first.
+#include <carcheck/impl/model_reader.ipp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -39,6 +43,26 @@ void check_syntax_verdict(carcheck::error_code ec, const std::string& detail, bo
         std::abort();
 }
 
+/// If the fast reader takes `text`, the general reader gives the same value and members.
+template <class T>
+void check_fast_reader(const std::string& text)
+{
+    namespace model = carcheck::detail::model;
+    T fast;
+    model::member_set fast_members = 0;
+    if (!model::read_usual_form(text, fast, fast_members))
+        return;
+    T general;
+    model::member_set general_members = 0;
+    std::string detail;
+    if (model::read_any_form(text, general, detail, general_members))
+        std::abort();
+    if (fast_members != general_members)
+        std::abort();
+    if (boost::json::serialize(boost::json::value_from(fast)) != boost::json::serialize(boost::json::value_from(general)))
+        std::abort();
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
@@ -48,6 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)boost::json::parse(text, json_ec);
     const bool is_json = !json_ec;
     std::string detail;
+
+    check_fast_reader<carcheck::recognition>(text);
+    check_fast_reader<carcheck::config>(text);
+    check_fast_reader<carcheck::error_body>(text);
 
     carcheck::recognition r;
     auto ec = carcheck::parse_recognition(text, r, detail);

@@ -1,13 +1,15 @@
 #ifndef CARCHECK_IMPL_MODEL_READER_IPP
 #define CARCHECK_IMPL_MODEL_READER_IPP
 
-// Reads reply text straight into the result structs, in one pass of Boost.JSON's SAX parser:
-// no document is built and no member is looked up. Each struct is described once by a table
-// of its members (name, whether required, what the value is read into, where it lives); the
+// Reads reply text straight into the result structs (the tables of model_shapes.ipp), in one
+// pass of Boost.JSON's SAX parser: no document is built and no member is looked up. The
 // handler keeps a stack of the objects and arrays being filled, skips what it does not know,
-// and stops at the first problem in document order, naming its JSON path.
+// and stops at the first problem in document order, naming its JSON path. parse_into tries
+// the fast reader for the usual form of a reply first and comes here for anything else.
 
 #include <carcheck/model.hpp>
+#include <carcheck/impl/model_fast_reader.ipp>
+#include <carcheck/impl/model_shapes.ipp>
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/system/errc.hpp>
@@ -30,266 +32,6 @@
 namespace carcheck::detail::model {
 
 namespace json = boost::json;
-
-// Shapes: what a JSON value is read into ---------------------------------------------------
-
-enum class shape_kind {
-    string,          // std::string
-    label,           // std::string, also from a number (orientation: 45)
-    optional_string, // std::optional<std::string>
-    number,          // double, also from an integer
-    int32,           // int, also from an integral number (12.0)
-    int64,           // std::int64_t, likewise
-    optional_int64,  // std::optional<std::int64_t>, likewise
-    object,          // a struct
-    optional_object, // std::optional of a struct
-    array,           // std::vector
-};
-
-struct shape;
-
-/// A member of a struct.
-struct member_shape {
-    std::string_view name;
-    const shape* type;
-    void* (*locate)(void* object); // the member inside its struct
-    bool required;
-};
-
-struct shape {
-    shape_kind kind;
-    // object and optional_object: the members, and a function that makes the value a fresh
-    // struct (a member given twice counts as given once, the last time) and returns it.
-    std::span<const member_shape> members{};
-    void* (*open)(void* target) = nullptr;
-    // array: the elements, a function that empties the vector and reserves `reserve`
-    // elements, and one that appends a default element and returns it.
-    const shape* element = nullptr;
-    void* (*append)(void* vector) = nullptr;
-};
-
-inline constexpr shape string_shape{shape_kind::string};
-inline constexpr shape label_shape{shape_kind::label};
-inline constexpr shape optional_string_shape{shape_kind::optional_string};
-inline constexpr shape number_shape{shape_kind::number};
-inline constexpr shape int32_shape{shape_kind::int32};
-inline constexpr shape int64_shape{shape_kind::int64};
-inline constexpr shape optional_int64_shape{shape_kind::optional_int64};
-
-template <class>
-struct member_pointer;
-template <class Owner, class Member>
-struct member_pointer<Member Owner::*> {
-    using owner = Owner;
-    using type = Member;
-};
-
-template <auto Member>
-void* locate(void* object)
-{
-    using owner = typename member_pointer<decltype(Member)>::owner;
-    return &(static_cast<owner*>(object)->*Member);
-}
-
-/// The shape of a scalar member, from its type.
-template <class T>
-constexpr const shape& scalar_shape()
-{
-    if constexpr (std::is_same_v<T, std::string>)
-        return string_shape;
-    else if constexpr (std::is_same_v<T, std::optional<std::string>>)
-        return optional_string_shape;
-    else if constexpr (std::is_same_v<T, double>)
-        return number_shape;
-    else if constexpr (std::is_same_v<T, int>)
-        return int32_shape;
-    else if constexpr (std::is_same_v<T, std::int64_t>)
-        return int64_shape;
-    else {
-        static_assert(std::is_same_v<T, std::optional<std::int64_t>>, "no scalar shape for this type");
-        return optional_int64_shape;
-    }
-}
-
-/// A member read with the shape its type implies, or with `type`.
-template <auto Member>
-constexpr member_shape member(std::string_view name, bool required = false)
-{
-    return {name, &scalar_shape<typename member_pointer<decltype(Member)>::type>(), &locate<Member>, required};
-}
-
-template <auto Member>
-constexpr member_shape member(std::string_view name, const shape& type, bool required = false)
-{
-    return {name, &type, &locate<Member>, required};
-}
-
-template <class T>
-constexpr shape object_shape(std::span<const member_shape> members)
-{
-    return {shape_kind::object, members, [](void* target) -> void* {
-                T& object = *static_cast<T*>(target);
-                object = T{};
-                return &object;
-            }};
-}
-
-template <class T>
-constexpr shape optional_object_shape(std::span<const member_shape> members)
-{
-    return {shape_kind::optional_object, members,
-            [](void* target) -> void* { return &static_cast<std::optional<T>*>(target)->emplace(); }};
-}
-
-/// A vector that reserves `Reserve` elements when it opens: the size these replies usually
-/// have (a plate's 10 to 16 candidates and four corners), so one allocation holds them.
-template <class T, std::size_t Reserve>
-constexpr shape array_shape(const shape& element)
-{
-    return {shape_kind::array, {},
-            [](void* target) -> void* {
-                auto& v = *static_cast<std::vector<T>*>(target);
-                v.clear();
-                v.reserve(Reserve);
-                return &v;
-            },
-            &element, [](void* target) -> void* { return &static_cast<std::vector<T>*>(target)->emplace_back(); }};
-}
-
-// The result structs, as the spec names their members ----------------------------------
-
-inline constexpr member_shape coordinate_members[]{member<&coordinate::x>("x"), member<&coordinate::y>("y")};
-inline constexpr shape coordinate_shape = object_shape<coordinate>(coordinate_members);
-
-inline constexpr member_shape region_members[]{
-    member<&region_of_interest::x>("x"), member<&region_of_interest::y>("y"),
-    member<&region_of_interest::width>("width"), member<&region_of_interest::height>("height")};
-inline constexpr shape region_shape = object_shape<region_of_interest>(region_members);
-
-inline constexpr member_shape plate_candidate_members[]{
-    member<&plate_candidate::plate>("plate", true), member<&plate_candidate::confidence>("confidence"),
-    member<&plate_candidate::matches_template>("matches_template")};
-inline constexpr shape plate_candidate_shape = object_shape<plate_candidate>(plate_candidate_members);
-
-inline constexpr member_shape vehicle_candidate_members[]{
-    member<&vehicle_candidate::name>("name", true), member<&vehicle_candidate::confidence>("confidence")};
-inline constexpr shape vehicle_candidate_shape = object_shape<vehicle_candidate>(vehicle_candidate_members);
-// Orientation names may come as numbers.
-inline constexpr member_shape orientation_candidate_members[]{
-    member<&vehicle_candidate::name>("name", label_shape, true), member<&vehicle_candidate::confidence>("confidence")};
-inline constexpr shape orientation_candidate_shape = object_shape<vehicle_candidate>(orientation_candidate_members);
-
-inline constexpr shape vehicle_candidates_shape = array_shape<vehicle_candidate, 8>(vehicle_candidate_shape);
-inline constexpr shape orientation_candidates_shape = array_shape<vehicle_candidate, 8>(orientation_candidate_shape);
-
-inline constexpr member_shape vehicle_details_members[]{
-    member<&vehicle_details::body_type>("body_type", vehicle_candidates_shape),
-    member<&vehicle_details::color>("color", vehicle_candidates_shape),
-    member<&vehicle_details::make>("make", vehicle_candidates_shape),
-    member<&vehicle_details::make_model>("make_model", vehicle_candidates_shape),
-    member<&vehicle_details::orientation>("orientation", orientation_candidates_shape),
-    member<&vehicle_details::year>("year", vehicle_candidates_shape)};
-inline constexpr shape vehicle_details_shape = object_shape<vehicle_details>(vehicle_details_members);
-inline constexpr shape optional_vehicle_details_shape = optional_object_shape<vehicle_details>(vehicle_details_members);
-
-inline constexpr shape coordinates_shape = array_shape<coordinate, 4>(coordinate_shape);
-inline constexpr shape plate_candidates_shape = array_shape<plate_candidate, 16>(plate_candidate_shape);
-
-inline constexpr member_shape plate_details_members[]{
-    member<&plate_details::plate>("plate", true),
-    member<&plate_details::confidence>("confidence"),
-    member<&plate_details::matches_template>("matches_template"),
-    member<&plate_details::plate_index>("plate_index"),
-    member<&plate_details::region>("region"),
-    member<&plate_details::region_confidence>("region_confidence"),
-    member<&plate_details::processing_time_ms>("processing_time_ms"),
-    member<&plate_details::requested_topn>("requested_topn"),
-    member<&plate_details::coordinates>("coordinates", coordinates_shape),
-    member<&plate_details::candidates>("candidates", plate_candidates_shape),
-    member<&plate_details::vehicle>("vehicle", optional_vehicle_details_shape),
-    member<&plate_details::vehicle_region>("vehicle_region", region_shape)};
-inline constexpr shape plate_details_shape = object_shape<plate_details>(plate_details_members);
-
-inline constexpr member_shape detected_vehicle_members[]{
-    member<&detected_vehicle::x>("x"), member<&detected_vehicle::y>("y"),
-    member<&detected_vehicle::width>("width"), member<&detected_vehicle::height>("height"),
-    member<&detected_vehicle::details>("details", vehicle_details_shape)};
-inline constexpr shape detected_vehicle_shape = object_shape<detected_vehicle>(detected_vehicle_members);
-
-inline constexpr member_shape processing_times_members[]{member<&processing_times::total>("total"),
-                                                         member<&processing_times::plates>("plates"),
-                                                         member<&processing_times::vehicles>("vehicles")};
-inline constexpr shape processing_times_shape = object_shape<processing_times>(processing_times_members);
-
-inline constexpr shape regions_shape = array_shape<region_of_interest, 2>(region_shape);
-inline constexpr shape plates_shape = array_shape<plate_details, 2>(plate_details_shape);
-inline constexpr shape detected_vehicles_shape = array_shape<detected_vehicle, 2>(detected_vehicle_shape);
-inline constexpr member_shape recognition_members[]{
-    member<&recognition::version>("version"),
-    member<&recognition::data_type>("data_type"),
-    member<&recognition::epoch_time>("epoch_time"),
-    member<&recognition::img_width>("img_width"),
-    member<&recognition::img_height>("img_height"),
-    member<&recognition::processing_time>("processing_time", processing_times_shape),
-    member<&recognition::regions_of_interest>("regions_of_interest", regions_shape),
-    member<&recognition::results>("results", plates_shape, true),
-    member<&recognition::vehicles>("vehicles", detected_vehicles_shape),
-    member<&recognition::credit_cost>("credit_cost"),
-    member<&recognition::credits_monthly_used>("credits_monthly_used"),
-    member<&recognition::credits_monthly_total>("credits_monthly_total"),
-    member<&recognition::uuid>("uuid"),
-    member<&recognition::image_bytes>("image_bytes"),
-    member<&recognition::image_bytes_prefix>("image_bytes_prefix")};
-inline constexpr shape recognition_shape = object_shape<recognition>(recognition_members);
-
-inline constexpr member_shape country_members[]{member<&country::code>("code", true), member<&country::name>("name")};
-inline constexpr shape country_shape = object_shape<country>(country_members);
-
-inline constexpr shape labels_shape = array_shape<std::string, 8>(string_shape);
-inline constexpr shape orientation_labels_shape = array_shape<std::string, 8>(label_shape);
-inline constexpr member_shape vehicle_labels_members[]{
-    member<&vehicle_labels::bodytype>("bodytype", labels_shape),
-    member<&vehicle_labels::color>("color", labels_shape),
-    member<&vehicle_labels::make>("make", labels_shape),
-    member<&vehicle_labels::makemodel>("makemodel", labels_shape),
-    member<&vehicle_labels::orientation>("orientation", orientation_labels_shape),
-    member<&vehicle_labels::year>("year", labels_shape)};
-inline constexpr shape vehicle_labels_shape = object_shape<vehicle_labels>(vehicle_labels_members);
-
-inline constexpr shape countries_shape = array_shape<country, 8>(country_shape);
-inline constexpr member_shape config_members[]{
-    member<&config::countries>("countries", countries_shape, true),
-    member<&config::labels>("vehicle_labels", vehicle_labels_shape)};
-inline constexpr shape config_shape = object_shape<config>(config_members);
-
-inline constexpr member_shape error_body_members[]{member<&error_body::error>("error", true),
-                                                   member<&error_body::error_code>("error_code")};
-inline constexpr shape error_body_shape = object_shape<error_body>(error_body_members);
-
-template <class T>
-constexpr const shape& top_level_shape()
-{
-    if constexpr (std::is_same_v<T, recognition>)
-        return recognition_shape;
-    else if constexpr (std::is_same_v<T, config>)
-        return config_shape;
-    else {
-        static_assert(std::is_same_v<T, error_body>, "no reply of this type");
-        return error_body_shape;
-    }
-}
-
-/// The position of a member in its table; the bit of the set handed out by parse_into.
-constexpr std::size_t member_index(std::span<const member_shape> members, std::string_view name)
-{
-    for (std::size_t i = 0; i < members.size(); ++i)
-        if (members[i].name == name)
-            return i;
-    return members.size();
-}
-
-/// Members of the top-level object that were given (and not null), one bit each.
-using member_set = std::uint32_t;
 
 // The handler ----------------------------------------------------------------------------
 
@@ -410,34 +152,8 @@ public:
         const slot s = next_scalar(false);
         if (s.type == nullptr)
             return true;
-        const bool finite = exact(d, text);
-        switch (s.type->kind) {
-        case shape_kind::number:
-            if (!finite)
-                return fail("number out of range", ec);
-            *static_cast<double*>(s.target) = d;
-            return true;
-        case shape_kind::int32: return integral(d, *static_cast<int*>(s.target), ec);
-        case shape_kind::int64: return integral(d, *static_cast<std::int64_t*>(s.target), ec);
-        case shape_kind::optional_int64: {
-            std::int64_t v = 0;
-            if (!integral(d, v, ec))
-                return false;
-            *static_cast<std::optional<std::int64_t>*>(s.target) = v;
-            return true;
-        }
-        case shape_kind::label: {
-            if (!finite)
-                return fail("number out of range", ec);
-            char buf[64];
-            const auto res = std::to_chars(buf, buf + sizeof buf, d);
-            if (res.ec != std::errc{})
-                return fail("number not representable as a label", ec);
-            static_cast<std::string*>(s.target)->assign(buf, res.ptr);
-            return true;
-        }
-        default: return expected(*s.type, "number", ec);
-        }
+        exact(d, text);
+        return stored(store_double(*s.type, s.target, d), *s.type, ec);
     }
 
     bool on_bool(bool, error_code& ec)
@@ -546,38 +262,25 @@ private:
     bool on_number(Integer i, error_code& ec)
     {
         const slot s = next_scalar(false);
-        if (s.type == nullptr)
-            return true;
-        switch (s.type->kind) {
-        case shape_kind::number: *static_cast<double*>(s.target) = static_cast<double>(i); return true;
-        case shape_kind::int32: return integral(i, *static_cast<int*>(s.target), ec);
-        case shape_kind::int64: return integral(i, *static_cast<std::int64_t*>(s.target), ec);
-        case shape_kind::optional_int64: {
-            std::int64_t v = 0;
-            if (!integral(i, v, ec))
-                return false;
-            *static_cast<std::optional<std::int64_t>*>(s.target) = v;
-            return true;
-        }
-        case shape_kind::label: *static_cast<std::string*>(s.target) = std::to_string(i); return true;
-        default: return expected(*s.type, "number", ec);
-        }
+        return s.type == nullptr || stored(store_integer(*s.type, s.target, i), *s.type, ec);
     }
 
-    template <class Integer, class Out>
-    bool integral(Integer i, Out& out, error_code& ec)
+    /// Continues after a number was stored, or stops the parse naming why it was not.
+    bool stored(store_status status, const shape& type, error_code& ec)
     {
-        if (!std::in_range<Out>(i))
-            return fail("integer out of range", ec);
-        out = static_cast<Out>(i);
-        return true;
+        switch (status) {
+        case store_status::stored: return true;
+        case store_status::wrong_type: return expected(type, "number", ec);
+        default: return fail(describe(status), ec);
+        }
     }
 
     /// Replaces d, Boost.JSON's reading of text, by the nearest double (that reading can be
-    /// a unit in the last place off, so a value written back would not read the same), and
-    /// says whether the number fits a double: 1e400 reads as infinity, which no JSON can carry
-    /// on. A number the parser handed over in parts keeps its reading.
-    static bool exact(double& d, json::string_view text)
+    /// a unit in the last place off, so a value written back would not read the same). 1e400
+    /// reads as infinity and a number too small for a double as zero (from_chars calls both
+    /// out of range and they keep the parser's reading). A number the parser handed over in
+    /// parts keeps its reading.
+    static void exact(double& d, json::string_view text)
     {
         if (!text.empty() && !read_exactly(text)) {
             double nearest = 0;
@@ -586,8 +289,6 @@ private:
             if (res.ec == std::errc{} && res.ptr == end)
                 d = nearest;
         }
-        // A number too small for a double reads as zero (from_chars calls it out of range).
-        return std::isfinite(d);
     }
 
     /// Whether Boost.JSON's reading of `text` is the nearest double already, so that
@@ -631,19 +332,6 @@ private:
         }
         const int scale = exponent - fraction;
         return scale >= -22 && scale <= 22;
-    }
-
-    template <class Out>
-    bool integral(double d, Out& out, error_code& ec)
-    {
-        // 12.0 is an integer written as a number; 12.5 is not.
-        constexpr double lowest = static_cast<double>(std::numeric_limits<Out>::min()); // -2^(N-1)
-        if (!(d >= lowest && d < -lowest))
-            return fail("integer out of range", ec);
-        if (std::trunc(d) != d)
-            return fail("expected an integer, got a number with a fraction", ec);
-        out = static_cast<Out>(d);
-        return true;
     }
 
     bool push(const shape* type, void* target, error_code& ec)
@@ -735,29 +423,50 @@ inline void set_detail(std::string& detail, const char* a, const char* b = "") n
     }
 }
 
+/// The general reader alone: any text, the first problem named in `detail`. Throws what
+/// allocation throws.
+template <class T>
+error_code read_any_form(std::string_view text, T& out, std::string& detail, member_set& given)
+{
+    json::parse_options opts; // strict JSON, depth limit 32
+    json::basic_parser<reader> p(opts, top_level_shape<T>(), &out, detail);
+    error_code ec;
+    std::size_t consumed = p.write_some(false, text.data(), text.size(), ec);
+    if (p.handler().failed())
+        return error::bad_response;
+    if (!ec && consumed < text.size())
+        ec = json::error::extra_data;
+    if (ec) {
+        detail = "invalid JSON at offset " + std::to_string(consumed) + ": " + ec.message();
+        return error::bad_response;
+    }
+    given = p.handler().top_level_members();
+    return {};
+}
+
+/// The fast reader alone: true when it read the text (the usual form of a reply) into `out`.
+template <class T>
+bool read_usual_form(std::string_view text, T& out, member_set& given)
+{
+    return fast_reader(text).read_document(top_level_shape<T>(), &out, given);
+}
+
 /// Parses `text` into `out` (which it may leave half-filled on failure) and reports in
-/// `given` the top-level members the text gave; never throws.
+/// `given` the top-level members the text gave; never throws. The fast reader takes the
+/// usual form; whatever it leaves, the general reader reads from the start.
 template <class T>
 error_code parse_into(std::string_view text, T& out, std::string& detail, member_set* given = nullptr) noexcept
 {
     static_assert(sizeof(member_set) * 8 >= std::size(recognition_members));
     try {
         detail.clear();
-        json::parse_options opts; // strict JSON, depth limit 32
-        json::basic_parser<reader> p(opts, top_level_shape<T>(), &out, detail);
+        member_set members = 0;
         error_code ec;
-        std::size_t consumed = p.write_some(false, text.data(), text.size(), ec);
-        if (p.handler().failed())
-            return error::bad_response;
-        if (!ec && consumed < text.size())
-            ec = json::error::extra_data;
-        if (ec) {
-            detail = "invalid JSON at offset " + std::to_string(consumed) + ": " + ec.message();
-            return error::bad_response;
-        }
-        if (given != nullptr)
-            *given = p.handler().top_level_members();
-        return {};
+        if (!read_usual_form(text, out, members))
+            ec = read_any_form(text, out, detail, members);
+        if (!ec && given != nullptr)
+            *given = members;
+        return ec;
     } catch (const std::bad_alloc&) {
         set_detail(detail, "out of memory while parsing the reply");
         return boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
