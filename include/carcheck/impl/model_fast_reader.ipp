@@ -52,9 +52,13 @@ private:
 
     void skip_whitespace() noexcept
     {
-        // Replies usually have none: one test for the common case.
-        if (p_ == end_ || static_cast<unsigned char>(*p_) > ' ')
-            return;
+        // Replies usually have none: one inlined test for the common case.
+        if (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ')
+            skip_whitespace_characters();
+    }
+
+    void skip_whitespace_characters() noexcept
+    {
         while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t'))
             ++p_;
     }
