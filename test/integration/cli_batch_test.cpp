@@ -352,7 +352,12 @@ BOOST_AUTO_TEST_CASE(killing_the_service_stops_the_batch_and_resume_finishes_it)
     std::size_t error_lines = 0;
     for (const auto& [name, line] : after_outage)
         error_lines += !line.at("ok").as_bool();
-    BOOST_TEST(error_lines <= 5u, error_lines << " error lines");
+    // A request in flight when the service died gets an error line when its connection
+    // broke before a reply sent before the kill came in on another connection: the failure
+    // was then not yet an outage, and the request may have been charged, so it is not sent
+    // again. With 8 in flight that is up to 8 lines (7 seen in CI, usually fewer); more
+    // would mean failures after the outage was known still getting lines.
+    BOOST_TEST(error_lines <= 8u, error_lines << " error lines");
     BOOST_TEST_REQUIRE(after_outage.size() < static_cast<std::size_t>(count), "the batch ended before the kill");
 
     // The service is back on the same port: --resume sends exactly the inputs without a line.
