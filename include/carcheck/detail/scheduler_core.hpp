@@ -128,6 +128,14 @@ private:
     double pace_capacity() const;
     void refill_pace(sched_time now);
     void count_own_reply(const rate_limit_info& info, unsigned status);
+    double own_in_window() const;
+    double total_in_window() const;
+    double joined_split() const;
+    // Requests the first reply of a window joined part-way weighs as: enough that replicas
+    // started together keep the cautious split their first replies showed until the replies
+    // after them confirm it, few enough that history left by processes gone is outweighed
+    // within a round trip or two.
+    static constexpr double joined_prior = 16;
     void learn_window_length(std::chrono::nanoseconds until_reset, std::optional<std::int64_t> step);
     std::optional<std::chrono::nanoseconds> window_length() const;
     void start_window(sched_time now, sched_time reset_was);
@@ -184,9 +192,15 @@ private:
     double pace_tokens_ = 0;
     sched_time pace_time_{};
     // This client's requests the server counted, and all it counted, in the current and the
-    // previous window (from Remaining): their ratio is this client's share.
+    // previous window (from Remaining): their ratio is this client's share. In a window this
+    // client joined part-way (its first, or the first after windows it sent nothing in), what
+    // was spent before its first reply is history, not competition: the counts start at that
+    // reply, whose split weighs as a prior of a few requests (joined_prior_).
     std::optional<std::int64_t> share_epoch_;
-    std::int64_t own_now_ = 0, total_now_ = 0, own_before_ = 0, total_before_ = 0;
+    std::int64_t own_now_ = 0, total_now_ = 0;
+    double own_before_ = 0, total_before_ = 0;
+    bool joined_ = false; // the current window was joined part-way
+    std::int64_t joined_own_ = 0, joined_total_ = 0; // the counts at its first reply
     double share_ = 1.0;
     std::mt19937_64 rng_;
 

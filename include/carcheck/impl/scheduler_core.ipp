@@ -258,25 +258,63 @@ CARCHECK_DECL void scheduler_core::count_own_reply(const rate_limit_info& info, 
     const std::int64_t epoch = *info.reset_epoch;
     if (share_epoch_ && epoch < *share_epoch_)
         return; // overtaken by a reply of a later window
+    bool first_reply = false;
     if (!share_epoch_ || epoch > *share_epoch_) {
-        if (share_epoch_ && total_now_ > 0) {
-            own_before_ = own_now_;
-            total_before_ = total_now_;
+        // Joined part-way: the first window, or one after a window this client sent nothing
+        // in (the step between resets tells, once two were seen).
+        const bool skipped = share_epoch_ && epoch_step_ && epoch - *share_epoch_ > *epoch_step_;
+        if (share_epoch_ && !skipped && total_now_ > 0) {
+            own_before_ = own_in_window();
+            total_before_ = total_in_window();
+        } else if (skipped) {
+            own_before_ = total_before_ = 0;
         }
+        joined_ = !share_epoch_ || skipped;
         own_now_ = total_now_ = 0;
         share_epoch_ = epoch;
+        first_reply = true;
     }
     // The server counts what it processed, and refusals that cost a credit check (402).
     if ((status >= 200 && status < 300) || status == 402)
         ++own_now_;
     total_now_ = std::max(total_now_, *limit_ - *info.remaining);
-    const std::int64_t own = own_now_ + own_before_;
-    const std::int64_t total = std::max(total_now_ + total_before_, own);
+    if (first_reply && joined_) {
+        joined_own_ = own_now_;
+        joined_total_ = std::max(total_now_, own_now_);
+    }
+    const double own = own_in_window() + own_before_;
+    const double total = std::max(total_in_window() + total_before_, own);
     if (total <= 0)
         return;
     // Never below one request a window: a client that sends nothing would never learn more.
     const double floor = 1.0 / static_cast<double>(std::max<std::int64_t>(*limit_, 1));
-    share_ = std::clamp(static_cast<double>(own) / static_cast<double>(total), floor, 1.0);
+    share_ = std::clamp(own / total, floor, 1.0);
+}
+
+// The counts of the current window, for the share. In a window joined part-way they start at
+// the first reply, plus a prior of joined_prior requests split as that reply showed: at the
+// first reply the share is what it showed (others started together with this client look
+// just like that), and each reply after it shifts the share by what Remaining did since.
+CARCHECK_DECL double scheduler_core::own_in_window() const
+{
+    if (!joined_)
+        return static_cast<double>(own_now_);
+    return static_cast<double>(own_now_ - joined_own_) + joined_prior * joined_split();
+}
+
+CARCHECK_DECL double scheduler_core::total_in_window() const
+{
+    if (!joined_)
+        return static_cast<double>(std::max(total_now_, own_now_));
+    const std::int64_t since = std::max(total_now_ - joined_total_, own_now_ - joined_own_);
+    return static_cast<double>(since) + joined_prior;
+}
+
+CARCHECK_DECL double scheduler_core::joined_split() const
+{
+    if (joined_total_ <= 0)
+        return 1.0;
+    return static_cast<double>(std::max<std::int64_t>(joined_own_, 1)) / static_cast<double>(joined_total_);
 }
 
 CARCHECK_DECL void scheduler_core::admit_waiters()
