@@ -7,7 +7,7 @@
 #include <carcheck/error.hpp>
 #include <carcheck/model.hpp>
 // After model.hpp, which a header-only build needs first.
-#include <carcheck/impl/model_reader.ipp>
+#include "support/reader_agreement.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -43,26 +43,6 @@ void check_syntax_verdict(carcheck::error_code ec, const std::string& detail, bo
         std::abort();
 }
 
-/// If the fast reader takes `text`, the general reader gives the same value and members.
-template <class T>
-void check_fast_reader(const std::string& text)
-{
-    namespace model = carcheck::detail::model;
-    T fast;
-    model::member_set fast_members = 0;
-    if (!model::read_usual_form(text, fast, fast_members))
-        return;
-    T general;
-    model::member_set general_members = 0;
-    std::string detail;
-    if (model::read_any_form(text, general, detail, general_members))
-        std::abort();
-    if (fast_members != general_members)
-        std::abort();
-    if (boost::json::serialize(boost::json::value_from(fast)) != boost::json::serialize(boost::json::value_from(general)))
-        std::abort();
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
@@ -73,9 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool is_json = !json_ec;
     std::string detail;
 
-    check_fast_reader<carcheck::recognition>(text);
-    check_fast_reader<carcheck::config>(text);
-    check_fast_reader<carcheck::error_body>(text);
+    if (!carcheck_test::both_readers<carcheck::recognition>(text).agree() ||
+        !carcheck_test::both_readers<carcheck::config>(text).agree() ||
+        !carcheck_test::both_readers<carcheck::error_body>(text).agree())
+        std::abort();
 
     carcheck::recognition r;
     auto ec = carcheck::parse_recognition(text, r, detail);

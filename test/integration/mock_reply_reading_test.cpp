@@ -2,19 +2,15 @@
 // client's fast reader takes, and it reads them as the general reader does: so the fast
 // path is the one the client takes against the mock and the service, not a side path.
 #include <carcheck/model.hpp>
-// After model.hpp, which a header-only build needs first.
-#include <carcheck/impl/model_reader.ipp>
+// After model.hpp, which a header-only build needs first (model_reader.ipp).
+#include "support/reader_agreement.hpp"
 
 #include "plain_json.hpp"
 #include "recognition.hpp"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/value_from.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <string>
-
-namespace model = carcheck::detail::model;
 
 namespace {
 
@@ -22,16 +18,10 @@ namespace {
 template <class T>
 void check_read_alike(const std::string& text)
 {
-    T fast;
-    model::member_set fast_members = 0;
-    BOOST_TEST_REQUIRE(model::read_usual_form(text, fast, fast_members));
-    T general;
-    model::member_set general_members = 0;
-    std::string detail;
-    BOOST_TEST_REQUIRE(!model::read_any_form(text, general, detail, general_members));
-    BOOST_TEST(fast_members == general_members);
-    BOOST_TEST(boost::json::serialize(boost::json::value_from(fast)) ==
-               boost::json::serialize(boost::json::value_from(general)));
+    const carcheck_test::both_readers<T> r(text);
+    BOOST_TEST_REQUIRE(r.fast_took_it);
+    BOOST_TEST(!r.general_ec);
+    BOOST_TEST(r.agree());
 }
 
 } // namespace

@@ -1,11 +1,9 @@
 // The fast reader of replies (impl/model_fast_reader.ipp): it takes the usual form of a reply,
 // fills the structs exactly as the general reader does, and leaves everything else to it.
 #include <carcheck/model.hpp>
-// After model.hpp, which a header-only build needs first.
-#include <carcheck/impl/model_reader.ipp>
+// After model.hpp, which a header-only build needs first (model_reader.ipp).
+#include "support/reader_agreement.hpp"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/value_from.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <cstddef>
@@ -16,6 +14,8 @@
 #include <vector>
 
 namespace model = carcheck::detail::model;
+using carcheck_test::both_readers;
+using carcheck_test::written;
 
 namespace {
 
@@ -30,37 +30,6 @@ std::string reply(const std::string& name)
 {
     return read_text(std::string(CARCHECK_TEST_DATA_DIR) + "/replies/" + name);
 }
-
-template <class T>
-std::string written(const T& value)
-{
-    return boost::json::serialize(boost::json::value_from(value));
-}
-
-/// What each reader made of a text.
-template <class T>
-struct both_readers {
-    bool fast_took_it = false;
-    T fast;
-    model::member_set fast_members = 0;
-    carcheck::error_code general_ec;
-    T general;
-    model::member_set general_members = 0;
-    std::string detail;
-
-    explicit both_readers(const std::string& text)
-    {
-        fast_took_it = model::read_usual_form(text, fast, fast_members);
-        general_ec = model::read_any_form(text, general, detail, general_members);
-    }
-
-    /// The fast reader took the text only if the general one reads it to the same value.
-    bool agree() const
-    {
-        return !fast_took_it ||
-               (!general_ec && fast_members == general_members && written(fast) == written(general));
-    }
-};
 
 } // namespace
 

@@ -14,14 +14,11 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/system/errc.hpp>
 
-#include <algorithm>
 #include <array>
 #include <charconv>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <limits>
 #include <new>
 #include <span>
 #include <string>
