@@ -97,8 +97,9 @@ struct scheduler_counters {
     std::uint64_t responses_403 = 0;
     /// Time requests spent held by the rate limit (window spent, 403 back-off), summed.
     std::chrono::nanoseconds throttled_time{};
-    /// Wall-clock time during which at least one request was held, by the rate limit or by
-    /// the requests_per_second cap (the union of the holds, not their sum).
+    /// Wall-clock time during which at least one request was held, by the rate limit (a spent
+    /// window, a 403 back-off, pacing) or by the requests_per_second cap (the union of the
+    /// holds, not their sum).
     std::chrono::nanoseconds throttled_wall_time{};
     std::optional<std::int64_t> credits_used;      ///< credits_monthly_used of the last 200
     std::optional<std::int64_t> credits_total;     ///< credits_monthly_total of the last 200

@@ -450,6 +450,7 @@ BOOST_AUTO_TEST_CASE(new_window_admits_only_limit_until_replies_tell_more)
 struct paced_run {
     std::vector<sched_time> sends;
     double share = 0;
+    std::chrono::nanoseconds throttled_wall{};
 };
 
 paced_run pace_through_window(std::int64_t others, std::uint64_t seed = 7)
@@ -480,6 +481,7 @@ paced_run pace_through_window(std::int64_t others, std::uint64_t seed = 7)
             answer(now, e->id);
         }
     run.share = c.share();
+    run.throttled_wall = c.counters(start + 2s).throttled_wall_time;
     return run;
 }
 
@@ -529,6 +531,9 @@ BOOST_AUTO_TEST_CASE(pacing_spreads_the_window_instead_of_a_burst)
             })));
     BOOST_TEST(most_in_100ms <= 4u); // 2 per 100 ms on average, the bucket allows 2 more
     BOOST_TEST(run.share == 1.0);
+    // Requests waited the whole window, held by pacing (until its last ~100 ms) and then by
+    // the spent window: both are the rate limit holding them, and the counter says so.
+    BOOST_TEST((run.throttled_wall >= 1900ms));
 }
 
 BOOST_AUTO_TEST_CASE(pacing_learns_the_share_of_others_from_remaining)

@@ -220,6 +220,7 @@ private:
     sched_time last_{};
     bool rate_blocked_ = false;
     bool cap_blocked_ = false; // requests_per_second has no token left (at the last settle)
+    bool pace_blocked_ = false; // pacing holds a request while the window has room (at the last settle)
     scheduler_counters c_{};
 };
 

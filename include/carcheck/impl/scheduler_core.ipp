@@ -64,7 +64,7 @@ CARCHECK_DECL void scheduler_core::advance(sched_time now)
             delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
         c_.throttled_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_) *
                              static_cast<std::int64_t>(held);
-        if (held || (cap_blocked_ && !ready_.empty()))
+        if (held || pace_blocked_ || (cap_blocked_ && !ready_.empty()))
             c_.throttled_wall_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_);
     }
     last_ = now; // a clock stepped back just skips accounting
@@ -98,6 +98,9 @@ CARCHECK_DECL void scheduler_core::settle(sched_time now)
         limit_bound_ = true;
     c_.in_flight_limit_peak = std::max(c_.in_flight_limit_peak, cap);
     cap_blocked_ = opts_.requests_per_second && tokens_ < 1.0 - 1e-9;
+    // Pacing against a known window holds requests as the rate limit does (not the wait for
+    // the first reply, which only learns the limit).
+    pace_blocked_ = !rate_blocked_ && candidate() && budget_ && pace_deadline_ && limit_ && !pace_gate().open;
 }
 
 CARCHECK_DECL void scheduler_core::update_window(sched_time now)
@@ -878,7 +881,7 @@ CARCHECK_DECL scheduler_counters scheduler_core::counters(sched_time now) const
             delayed_held_ + (rate_blocked_ ? ready_.size() + waiting_space_.size() : 0);
         c.throttled_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_) *
                             static_cast<std::int64_t>(held);
-        if (held || (cap_blocked_ && !ready_.empty()))
+        if (held || pace_blocked_ || (cap_blocked_ && !ready_.empty()))
             c.throttled_wall_time += std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_);
     }
     c.credits_exhausted = exhausted_;
