@@ -95,7 +95,8 @@ struct scheduler_counters {
     std::uint64_t retried_transport = 0;   ///< retries after a safe transport failure
     std::uint64_t responses_402 = 0;
     std::uint64_t responses_403 = 0;
-    /// Time requests spent held by the rate limit (window spent, 403 back-off), summed.
+    /// Time requests spent held by the rate limit (window spent, 403 back-off), summed;
+    /// pacing is not counted here (throttled_wall_time counts it).
     std::chrono::nanoseconds throttled_time{};
     /// Wall-clock time during which at least one request was held, by the rate limit (a spent
     /// window, a 403 back-off, pacing) or by the requests_per_second cap (the union of the

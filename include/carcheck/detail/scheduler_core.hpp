@@ -131,11 +131,12 @@ private:
     double own_in_window() const;
     double total_in_window() const;
     double joined_split() const;
-    // Requests the first reply of a window joined part-way weighs as: enough that replicas
-    // started together keep the cautious split their first replies showed until the replies
-    // after them confirm it, few enough that history left by processes gone is outweighed
-    // within a round trip or two.
-    static constexpr double joined_prior = 16;
+    double joined_weight() const;
+    // Requests the first reply of a window joined part-way weighs as: few enough that
+    // history left by processes gone is outweighed within a round trip or two, enough that
+    // the first replies of replicas started together (which see each other's first
+    // requests) steer their shares until later replies confirm them.
+    static constexpr std::int64_t joined_prior = 16;
     void learn_window_length(std::chrono::nanoseconds until_reset, std::optional<std::int64_t> step);
     std::optional<std::chrono::nanoseconds> window_length() const;
     void start_window(sched_time now, sched_time reset_was);
@@ -195,7 +196,7 @@ private:
     // previous window (from Remaining): their ratio is this client's share. In a window this
     // client joined part-way (its first, or the first after windows it sent nothing in), what
     // was spent before its first reply is history, not competition: the counts start at that
-    // reply, whose split weighs as a prior of a few requests (joined_prior_).
+    // reply, whose split weighs as a prior of a few requests (joined_weight()).
     std::optional<std::int64_t> share_epoch_;
     std::int64_t own_now_ = 0, total_now_ = 0;
     double own_before_ = 0, total_before_ = 0;
