@@ -546,6 +546,33 @@ BOOST_AUTO_TEST_CASE(pacing_learns_the_share_of_others_from_remaining)
     BOOST_TEST((run.sends.back() - run.sends.front() > 1200ms));
 }
 
+BOOST_AUTO_TEST_CASE(a_client_back_after_idle_windows_counts_what_was_spent_meanwhile_as_history)
+{
+    // Windows of 10 s and 10,000 requests. The client sends in two windows in a row (so it
+    // knows the step), sits out three, and comes back into a window others have half spent
+    // and left. Its share follows what Remaining does after its return, not the 5,000.
+    scheduler_core c{seeded()}; // the share is estimated with pacing off too; every send goes at once
+    const std::int64_t limit = 10'000;
+    std::int64_t remaining = limit;
+    auto one = [&](sched_time now, std::int64_t reset) {
+        auto [id, r] = submit(c, now);
+        BOOST_REQUIRE(sent(r));
+        c.on_outcome(now, id, reply(200, --remaining, reset, limit, now));
+    };
+    const std::int64_t e0 = epoch_of(t0) - epoch_of(t0) % 10;
+    const sched_time w0{std::chrono::seconds{e0}};
+    one(w0 + 1s, e0 + 10);
+    remaining = limit;
+    one(w0 + 11s, e0 + 20);
+    BOOST_TEST(c.share() == 1.0);
+    remaining = limit - 5'000; // window [e0 + 50, e0 + 60): others spent 5,000 and stopped
+    one(w0 + 51s, e0 + 60);
+    for (int i = 0; i < 48; ++i)
+        one(w0 + 51s + std::chrono::milliseconds{i + 1}, e0 + 60);
+    // 48 replies since its return, Remaining falling by one each: (48 + 16/5,001) / (48 + 16).
+    BOOST_TEST(c.share() >= 0.74);
+}
+
 BOOST_AUTO_TEST_CASE(replicas_start_at_random_offsets_after_a_reset)
 {
     // Two replicas held by a spent window: after the reset each waits a random time within
